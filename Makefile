@@ -1,0 +1,41 @@
+# The two commands: `make demo` (the main job on the embedded default) and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+OPS := $(VENV)/bin/ops
+PYINFRA := $(VENV)/bin/pyinfra
+PYTHON ?= python3
+LOCAL_ENV = eval "$$($(PY) -m ops.localenv env)"
+
+.PHONY: setup system-packages demo demo-down test lint lint-sql bench clean
+
+setup: system-packages $(VENV)/.installed
+
+system-packages:
+	@bash scripts/system-packages.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test,bench]'
+	touch $@
+
+demo: setup
+	$(PY) -m ops.localenv up
+	$(PYINFRA) -y inventory/local.py deploy.py
+	@$(LOCAL_ENV); $(OPS) migrate verify; $(OPS) migrate status | tail -n 1
+
+demo-down:
+	-$(PY) -m ops.localenv down
+
+lint-sql: $(VENV)/.installed
+	$(VENV)/bin/squawk --config .squawk.toml sql/migrations/*.sql
+
+lint: $(VENV)/.installed lint-sql
+	$(VENV)/bin/ruff check ops tests deploy.py inventory
+
+test: setup lint
+	$(VENV)/bin/pytest -q
+
+clean: demo-down
+	rm -rf .local

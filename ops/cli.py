@@ -1,0 +1,148 @@
+"""S10 ops: online index migrations, CORS configs, scheduled maintenance, on-call playbooks.
+
+The database comes from the libpq environment (PGHOST, PGPORT, PGUSER, PGDATABASE, PGSERVICE, PGPASSFILE) or --dsn; a password is never accepted on the command line.
+
+Exit codes: checks 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; actions 0 done, 1 failed; 2 bad input.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+try:  # typer >= 0.20 vendors click as typer._click; older releases use click itself
+    from typer._click import exceptions as click_exc
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exc  # type: ignore[no-redef]
+
+from ops import migrate as mig
+from ops.db import check_dsn, connect
+from ops.errors import CRITICAL, OK, USAGE, OpsError, UsageError
+from ops.online import RetryPolicy
+from ops.output import info, print_json, table
+
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+migrate_app = typer.Typer(help="Online index migrations from sql/migrations/.", no_args_is_help=True)
+app.add_typer(migrate_app, name="migrate")
+
+DsnOpt = Annotated[
+    str | None,
+    typer.Option("--dsn", help="libpq connection string without a password (default: the PG* environment)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+DirOpt = Annotated[
+    str | None, typer.Option("--migrations-dir", help="Directory of migration files (default: sql/migrations).")
+]
+
+
+@migrate_app.command("status")
+def migrate_status(dsn: DsnOpt = None, json: JsonOpt = False, migrations_dir: DirOpt = None) -> None:
+    """Applied, pending and broken migrations. Exit 0 when nothing needs doing, 1 when something does."""
+    migrations = mig.load(migrations_dir)
+    with connect(check_dsn(dsn)) as conn:
+        st = mig.status(conn, migrations)
+    if json:
+        print_json(st.as_json())
+    else:
+        rows = [(m.id, "applied" if m.id in st.applied else "pending") for m in migrations]
+        table("migrations", ["migration", "state"], rows)
+        for p in st.problems:
+            info(f"PROBLEM {p['index']}: {p['problem']} (from {p['migration']})")
+        for t in st.tampered:
+            info(f"TAMPERED {t['migration']}: file changed since it was applied")
+        info(f"{len(st.applied)} applied, {len(st.pending)} pending, {len(st.problems)} problem(s)")
+    if st.tampered:
+        raise typer.Exit(CRITICAL)
+    raise typer.Exit(1 if st.needs_apply else OK)
+
+
+@migrate_app.command("apply")
+def migrate_apply(
+    dsn: DsnOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would run; change nothing.")] = False,
+    lock_timeout: Annotated[
+        float, typer.Option("--lock-timeout", min=0.05, max=600, help="Seconds each attempt may wait for a lock.")
+    ] = 3.0,
+    retries: Annotated[int, typer.Option("--retries", min=0, max=100, help="Attempts after the first.")] = 5,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, max=86400, help="Seconds to wait for another run's lock.")
+    ] = 60.0,
+    to: Annotated[
+        str | None, typer.Option("--to", help="Apply up to this revision (e.g. 0607bc5b8537) or migration id.")
+    ] = None,
+    json: JsonOpt = False,
+    migrations_dir: DirOpt = None,
+) -> None:
+    """Build pending indexes CONCURRENTLY and repair INVALID or drifted ones. Safe to rerun."""
+    migrations = mig.load(migrations_dir)
+    opts = mig.ApplyOptions(
+        policy=RetryPolicy(lock_timeout=lock_timeout, retries=retries), dry_run=dry_run, lock_wait=wait, target=to
+    )
+    summary = mig.apply(check_dsn(dsn), migrations, opts, info)
+    if json:
+        print_json(summary)
+    elif not dry_run:
+        info(
+            f"done: {len(summary['applied'])} built, {len(summary['adopted'])} adopted, "
+            f"{len(summary['repaired'])} repaired"
+        )
+
+
+@migrate_app.command("verify")
+def migrate_verify(dsn: DsnOpt = None, json: JsonOpt = False, migrations_dir: DirOpt = None) -> None:
+    """Every declared index exists, is valid and has its definition. Exit 0 OK, 2 CRITICAL, 3 UNKNOWN."""
+    migrations = mig.load(migrations_dir)
+    with connect(check_dsn(dsn)) as conn:
+        checked, problems = mig.verify(conn, migrations)
+    if json:
+        print_json({"ok": not problems, "checked": checked, "problems": problems})
+    else:
+        for p in problems:
+            print(f"CRITICAL: {p['index']}: {p['problem']}")
+        if not problems:
+            print(f"OK: {checked} indexes and constraints valid and exact")
+    raise typer.Exit(CRITICAL if problems else OK)
+
+
+def _register_optional() -> None:
+    """Subcommand groups that live in their own modules: each has ``register(app)``."""
+    import importlib
+
+    for module in ("ops.maintain.cli", "ops.playbook.cli", "ops.render"):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        mod.register(app)
+
+
+_register_optional()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app; turn expected errors into one line and an exit code."""
+    try:
+        result = app(args=argv, prog_name="ops", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        code = exc.exit_code
+    except getattr(click_exc, "NoArgsIsHelpError", ()):  # help was printed
+        code = USAGE
+    except click_exc.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx else "ops"
+        print(f"{where}: error: {exc.format_message()} (see '{where} --help')", file=sys.stderr)
+        code = USAGE
+    except typer.Abort:
+        print("ops: aborted", file=sys.stderr)
+        code = 130
+    except (OpsError, UsageError) as exc:
+        print(f"ops: error: {exc}", file=sys.stderr)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        print("ops: interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)

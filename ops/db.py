@@ -1,0 +1,102 @@
+"""Connections, timeouts and the advisory lock every job takes. One safety rule in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
+
+from ops.errors import ConnectError, OpsError, UsageError
+from ops.sqlfiles import query
+
+APPLICATION_NAME = "s10-ops"
+
+
+def check_dsn(dsn: str | None) -> str:
+    """Validate a --dsn: it must parse, and it must not carry a password (use PGPASSFILE or a service)."""
+    if not dsn:
+        return ""
+    try:
+        params = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise UsageError(f"bad --dsn: {first_line(exc)}") from None
+    if params.get("password"):
+        raise UsageError(
+            "--dsn must not contain a password (it would show in ps and shell history); "
+            "use PGPASSFILE or a service in PGSERVICEFILE"
+        )
+    return dsn
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def connect(
+    dsn: str | None = None, *, autocommit: bool = True, connect_timeout: int = 5
+) -> psycopg.Connection[dict[str, Any]]:
+    """Connect with the libpq environment (PGHOST, PGPORT, PGSERVICE, PGPASSFILE, ...) or a DSN."""
+    dsn = check_dsn(dsn)
+    try:
+        conn = psycopg.connect(
+            dsn,
+            autocommit=autocommit,
+            row_factory=dict_row,
+            application_name=APPLICATION_NAME,
+            connect_timeout=connect_timeout,
+        )
+    except psycopg.OperationalError as exc:
+        raise ConnectError(f"cannot connect to the database: {first_line(exc)}") from None
+    except psycopg.ProgrammingError as exc:
+        raise UsageError(f"bad connection settings: {first_line(exc)}") from None
+    return conn
+
+
+def set_timeouts(conn: psycopg.Connection[Any], *, lock_timeout: float, statement_timeout: float = 0) -> None:
+    """Session-level lock_timeout and statement_timeout, in seconds (0 means none)."""
+    conn.execute(
+        sql.SQL("SET lock_timeout = {}; SET statement_timeout = {}").format(
+            sql.Literal(f"{int(lock_timeout * 1000)}ms"), sql.Literal(f"{int(statement_timeout * 1000)}ms")
+        )
+    )
+
+
+def lock_key(name: str) -> int:
+    """A stable 63-bit advisory-lock key for a job name (same in every process and on every host)."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"s10-ops:{name}".encode()).digest()[:8], "big") >> 1
+
+
+@contextlib.contextmanager
+def advisory_lock(conn: psycopg.Connection[Any], name: str, wait: float) -> Iterator[None]:
+    """Hold a session advisory lock for ``name``; wait at most ``wait`` seconds for it, then give up loudly."""
+    key = lock_key(name)
+    deadline = time.monotonic() + wait
+    while True:
+        row = conn.execute("SELECT pg_try_advisory_lock(%s) AS ok", (key,)).fetchone()
+        if row and row["ok"]:
+            break
+        if time.monotonic() >= deadline:
+            holders = conn.execute(query("advisory_lock_holders"), {"key": key}).fetchall()
+            who = ", ".join(
+                f"pid {h['pid']} ({h['application_name'] or '?'}, since {h['backend_start']:%H:%M:%S})" for h in holders
+            )
+            raise OpsError(f"another '{name}' run holds the lock ({who or 'holder unknown'}); gave up after {wait:g}s")
+        time.sleep(min(0.25, max(0.0, deadline - time.monotonic())) or 0.05)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
+
+
+def server_version(conn: psycopg.Connection[Any]) -> int:
+    return conn.info.server_version

@@ -1,0 +1,1 @@
+"""pyinfra facts and operations: the only place that imports pyinfra. They call the ops CLI."""

@@ -1,0 +1,73 @@
+"""pyinfra fact and operation for the index migrations: they run the same ``ops migrate`` code."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import FactBase, operation
+from pyinfra.api.exceptions import OperationError
+
+from ops.settings import DbSettings
+
+
+def ops_command(settings: DbSettings, *args: str) -> str:
+    """``env PG...=... /path/ops <args>``: libpq settings, never a password, on the command line."""
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(settings.pg_env.items()))
+    cmd = " ".join(shlex.quote(a) for a in (settings.ops_bin, *args))
+    return f"env {env} {cmd}" if env else cmd
+
+
+class MigrationState(FactBase[dict[str, Any]]):
+    """
+    What ``ops migrate status --json`` reports on the host: applied and pending migrations,
+    INVALID / drifted / missing indexes of applied ones, tampered files, and whether the
+    database is a replica.
+    """
+
+    def command(self, settings: DbSettings) -> str:  # type: ignore[override]
+        # status exits 1 when something needs applying: that is a state, not a failure.
+        return f"{ops_command(settings, 'migrate', 'status', '--json')}; rc=$?; [ $rc -le 1 ]"
+
+    def process(self, output: list[str]) -> dict[str, Any]:  # type: ignore[override]
+        return json.loads("\n".join(output))
+
+
+@operation()
+def indexes_migrated(settings: DbSettings):
+    """
+    Bring the database to the index set in sql/migrations/, online.
+
+    + settings: validated ``DbSettings`` (ops_bin, pg_env, lock_timeout, retries)
+
+    Runs ``ops migrate apply`` only when the ``MigrationState`` fact shows pending migrations
+    or broken indexes, so ``--dry`` shows what would run and a second deploy changes nothing.
+
+    **Example:**
+
+    .. code:: python
+
+        indexes_migrated(name="S10 indexes", settings=db_settings)
+    """
+    state = host.get_fact(MigrationState, settings=settings)
+    if state["in_recovery"]:
+        raise OperationError(
+            "the database in db_primary is a replica (pg_is_in_recovery): migrations run on the primary only"
+        )
+    if state["tampered"]:
+        names = ", ".join(t["migration"] for t in state["tampered"])
+        raise OperationError(f"applied migration(s) changed on disk: {names}")
+    if not state["needs_apply"]:
+        host.noop(f"{len(state['applied'])} migrations applied, every index valid and exact")
+        return
+    yield ops_command(
+        settings,
+        "migrate",
+        "apply",
+        "--lock-timeout",
+        str(settings.lock_timeout),
+        "--retries",
+        str(settings.retries),
+    )

@@ -1,0 +1,364 @@
+"""ops migrate: bring a database to the index set in sql/migrations/, online.
+
+status  - what is applied, pending, tampered, or broken (invalid / drifted / missing)
+apply   - build what is pending and repair what is broken, CONCURRENTLY, with lock retries
+verify  - every declared index exists, is valid and has its declared definition
+"""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import errors, sql
+
+from ops import SQL_DIR
+from ops.db import advisory_lock, connect, first_line
+from ops.errors import OpsError
+from ops.migrations import (
+    ConstraintDecl,
+    DropDecl,
+    IndexDecl,
+    Migration,
+    canonical_from_indexdef,
+    declared_indexes,
+    load_all,
+    select,
+)
+from ops.online import RetryPolicy, drop_index_concurrently, qualified, run_online
+from ops.sqlfiles import query
+
+LOCK_NAME = "migrate"
+Log = Callable[[str], None]
+
+
+def _name(schema: str | None, name: str) -> str:
+    return f"{schema}.{name}" if schema else name
+
+
+# ---------------------------------------------------------------- reading the live state
+
+
+def index_state(conn: psycopg.Connection[Any], decl: IndexDecl) -> dict[str, Any] | None:
+    return conn.execute(query("index_state"), {"name": _name(decl.schema, decl.name)}).fetchone()
+
+
+def index_problem(conn: psycopg.Connection[Any], decl: IndexDecl) -> str | None:
+    """None when the index exists, is valid and has the declared definition; else what is wrong."""
+    state = index_state(conn, decl)
+    if state is None:
+        return "missing"
+    if state["table"] != decl.table:
+        return f"exists on table {state['table']}, declared on {decl.table}"
+    if not state["valid"]:
+        return "building (another session)" if state["build_in_progress"] else "INVALID"
+    live = canonical_from_indexdef(state["indexdef"])
+    if live != decl.canonical:
+        return f"definition differs: live {state['indexdef']!r}, declared {decl.sql!r}"
+    return None
+
+
+def constraint_problem(conn: psycopg.Connection[Any], decl: ConstraintDecl) -> str | None:
+    row = conn.execute(
+        query("constraint_state"), {"table": _name(decl.schema, decl.table), "name": decl.name}
+    ).fetchone()
+    if row is None:
+        return "constraint missing"
+    if row["index"].split(".")[-1] != decl.index:
+        return f"constraint uses index {row['index']}, declared {decl.index}"
+    return None
+
+
+def ledger(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]]:
+    exists = conn.execute("SELECT to_regclass('ops_migrations') IS NOT NULL AS ok").fetchone()
+    if not exists or not exists["ok"]:
+        return {}
+    return {row["id"]: row for row in conn.execute(query("ledger_rows")).fetchall()}
+
+
+def migration_problems(conn: psycopg.Connection[Any], mig: Migration) -> list[dict[str, str]]:
+    problems = []
+    for step in mig.steps:
+        if isinstance(step, IndexDecl):
+            problem = index_problem(conn, step)
+        elif isinstance(step, ConstraintDecl):
+            problem = constraint_problem(conn, step)
+        else:
+            problem = None
+        if problem:
+            problems.append({"migration": mig.id, "index": step.name, "problem": problem})
+    return problems
+
+
+def tampered(migrations: list[Migration], applied: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    return [
+        {"migration": m.id, "applied_checksum": applied[m.id]["checksum"], "file_checksum": m.checksum}
+        for m in migrations
+        if m.id in applied and applied[m.id]["checksum"] != m.checksum
+    ]
+
+
+@dataclass
+class Status:
+    applied: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+    tampered: list[dict[str, str]] = field(default_factory=list)
+    in_recovery: bool = False
+
+    @property
+    def needs_apply(self) -> bool:
+        return bool(self.pending or self.problems)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "applied": self.applied,
+            "pending": self.pending,
+            "problems": self.problems,
+            "tampered": self.tampered,
+            "in_recovery": self.in_recovery,
+            "needs_apply": self.needs_apply,
+        }
+
+
+def status(conn: psycopg.Connection[Any], migrations: list[Migration]) -> Status:
+    applied = ledger(conn)
+    st = Status(tampered=tampered(migrations, applied))
+    st.in_recovery = bool(conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"])  # type: ignore[index]
+    for mig in migrations:
+        if mig.id in applied:
+            st.applied.append(mig.id)
+            st.problems.extend(migration_problems(conn, mig))
+        else:
+            st.pending.append(mig.id)
+    return st
+
+
+def verify(conn: psycopg.Connection[Any], migrations: list[Migration]) -> tuple[int, list[dict[str, str]]]:
+    """Check every index and constraint the migrations declare. Returns (count checked, problems)."""
+    final = declared_indexes(migrations)
+    problems: list[dict[str, str]] = []
+    owner = {d.name: m.id for m in migrations for d in m.indexes}
+    for decl in final.values():
+        problem = index_problem(conn, decl)
+        if problem:
+            problems.append({"migration": owner[decl.name], "index": decl.name, "problem": problem})
+    checked = len(final)
+    for mig in migrations:
+        for step in mig.steps:
+            if isinstance(step, ConstraintDecl) and step.index in final:
+                checked += 1
+                problem = constraint_problem(conn, step)
+                if problem:
+                    problems.append({"migration": mig.id, "index": step.name, "problem": problem})
+    return checked, problems
+
+
+# ---------------------------------------------------------------- applying
+
+
+@dataclass
+class ApplyOptions:
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    dry_run: bool = False
+    lock_wait: float = 60.0
+    target: str | None = None
+
+
+def who() -> str:
+    try:
+        user = getpass.getuser()
+    except Exception:  # noqa: BLE001 - no passwd entry in some containers
+        user = "?"
+    return f"{user}@{socket.gethostname()}"
+
+
+def plan_step(conn: psycopg.Connection[Any], step: IndexDecl | ConstraintDecl | DropDecl) -> tuple[str, str]:
+    """(action, reason) for one step: build, rebuild, keep, attach, drop."""
+    if isinstance(step, IndexDecl):
+        state = index_state(conn, step)
+        problem = index_problem(conn, step)
+        if state is None:
+            return "build", "missing"
+        if problem is None:
+            return "keep", "exists, valid, same definition"
+        if state["constraint_name"]:
+            return "refuse", f"{problem}; it backs constraint {state['constraint_name']}: fix by hand"
+        if state["build_in_progress"]:
+            return "refuse", "another session is building it right now"
+        return "rebuild", problem
+    if isinstance(step, ConstraintDecl):
+        problem = constraint_problem(conn, step)
+        if problem is None:
+            return "keep", "constraint exists"
+        if problem == "constraint missing":
+            return "attach", problem
+        return "refuse", problem
+    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS ok", (_name(step.schema, step.name),)).fetchone()
+    return ("drop", "exists") if exists and exists["ok"] else ("keep", "already gone")
+
+
+def apply(dsn: str | None, migrations: list[Migration], opts: ApplyOptions, log: Log) -> dict[str, Any]:
+    """Apply pending migrations and repair broken ones. Returns a summary; raises OpsError on failure."""
+    selected = select(migrations, opts.target)
+    conn = connect(dsn)
+    try:
+        if conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"]:  # type: ignore[index]
+            raise OpsError(
+                "this database is a replica (pg_is_in_recovery() is true): migrations run on the primary only"
+            )
+        version = conn.info.server_version
+        if 140000 <= version < 140004:
+            log("WARNING: PostgreSQL 14.0-14.3 can corrupt indexes built CONCURRENTLY; upgrade to 14.4+ and REINDEX")
+        with advisory_lock(conn, LOCK_NAME, opts.lock_wait):
+            applied = ledger(conn)
+            bad = tampered(selected, applied)
+            if bad:
+                names = ", ".join(b["migration"] for b in bad)
+                raise OpsError(
+                    f"refusing to run: applied migration(s) changed on disk since they ran: {names} "
+                    "(a migration that ran is never edited; add a new one)"
+                )
+            work = []
+            for mig in selected:
+                plan = [(step, *plan_step(conn, step)) for step in mig.steps]
+                refused = [(s, r) for s, a, r in plan if a == "refuse"]
+                if refused:
+                    step, reason = refused[0]
+                    raise OpsError(f"{mig.id}: {step.name}: {reason}")
+                if mig.id in applied and all(a == "keep" for _, a, _r in plan):
+                    continue
+                work.append((mig, plan))
+            summary: dict[str, Any] = {"applied": [], "adopted": [], "repaired": [], "dry_run": opts.dry_run}
+            if not work:
+                log("nothing to do: every migration is applied and every index is valid and exact")
+                return summary
+            if opts.dry_run:
+                for mig, plan in work:
+                    for step, action, reason in plan:
+                        log(f"would {action:7} {step.name} ({reason})  [{mig.id}]")
+                summary["plan"] = [
+                    {"migration": m.id, "steps": [{"name": s.name, "action": a, "reason": r} for s, a, r in plan]}
+                    for m, plan in work
+                ]
+                return summary
+            conn.execute((SQL_DIR / "ledger.sql").read_text())  # type: ignore[arg-type]
+            for mig, plan in work:
+                started = time.monotonic()
+                for step, action, reason in plan:
+                    _run_step(conn, dsn, step, action, reason, opts.policy, log)
+                outcome = (
+                    "adopted" if all(a == "keep" for _, a, _r in plan) else "repaired" if mig.id in applied else "built"
+                )
+                _record(conn, mig, outcome, started)
+                summary["applied" if outcome == "built" else outcome].append(mig.id)
+            return summary
+    finally:
+        conn.close()
+
+
+def _run_step(
+    conn: psycopg.Connection[Any], dsn: str | None, step: Any, action: str, reason: str, policy: RetryPolicy, log: Log
+) -> None:
+    if action == "keep":
+        log(f"keep    {step.name} ({reason})")
+        return
+    if isinstance(step, IndexDecl):
+        table = _name(step.schema, step.table)
+        index = _name(step.schema, step.name)
+        if action == "rebuild":
+            log(f"rebuild {step.name}: {reason}")
+            drop_index_concurrently(conn, index, table=table, policy=policy, dsn=dsn, log=log)
+        log(f"build   {step.name}")
+        t0 = time.monotonic()
+
+        def cleanup() -> None:
+            _drop_leftover(conn, step, table, policy, dsn, log)
+
+        try:
+            run_online(
+                conn, step.sql, table=table, what=f"build {step.name}", policy=policy, dsn=dsn, cleanup=cleanup, log=log
+            )
+        except errors.UniqueViolation as exc:
+            detail = exc.diag.message_detail or first_line(exc)
+            raise OpsError(
+                f"cannot build unique index {step.name} on {step.table}: duplicate rows: {detail} "
+                "(no index was left behind; remove the duplicates, then rerun)"
+            ) from None
+        except psycopg.Error as exc:
+            raise OpsError(f"build {step.name} failed: {first_line(exc)}") from None
+        log(f"        {step.name} built in {time.monotonic() - t0:.2f}s")
+    elif isinstance(step, ConstraintDecl):
+        log(f"attach  constraint {step.name} using index {step.index}")
+        stmt = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} USING INDEX {}").format(
+            qualified(_name(step.schema, step.table)),
+            sql.Identifier(step.name),
+            sql.SQL(step.kind),
+            sql.Identifier(step.index),
+        )
+        try:
+            run_online(
+                conn,
+                stmt,
+                table=_name(step.schema, step.table),
+                what=f"attach {step.name}",
+                policy=policy,
+                dsn=dsn,
+                watch=False,
+                log=log,
+            )
+        except psycopg.Error as exc:
+            raise OpsError(f"attach {step.name} failed: {first_line(exc)}") from None
+    elif isinstance(step, DropDecl):
+        log(f"drop    {step.name}")
+        target = _name(step.schema, step.name)
+        row = conn.execute(
+            "SELECT indrelid::regclass::text AS t FROM pg_index WHERE indexrelid = to_regclass(%s)", (target,)
+        ).fetchone()
+        drop_index_concurrently(conn, target, table=row["t"] if row else target, policy=policy, dsn=dsn, log=log)
+
+
+def _drop_leftover(
+    conn: psycopg.Connection[Any], decl: IndexDecl, table: str, policy: RetryPolicy, dsn: str | None, log: Log
+) -> None:
+    """After a failed concurrent build: drop the INVALID index it leaves (a failed UNIQUE one still enforces)."""
+    state = index_state(conn, decl)
+    if state is None or state["valid"]:
+        return
+    log(f"        dropping the INVALID {decl.name} the failed build left")
+    try:
+        drop_index_concurrently(conn, _name(decl.schema, decl.name), table=table, policy=policy, dsn=dsn, log=log)
+    except OpsError as exc:
+        raise OpsError(
+            f"{exc}; INVALID index {decl.name} is left: rerun 'ops migrate apply' when the blocker "
+            "is gone (it rebuilds it)"
+        ) from None
+
+
+def _record(conn: psycopg.Connection[Any], mig: Migration, outcome: str, started: float) -> None:
+    conn.execute(
+        (SQL_DIR / "ledger_record.sql").read_text(),  # type: ignore[arg-type]
+        {
+            "id": mig.id,
+            "checksum": mig.checksum,
+            "duration_ms": int((time.monotonic() - started) * 1000),
+            "applied_by": who(),
+            "outcome": outcome,
+        },
+    )
+
+
+def load(directory: str | None = None) -> list[Migration]:
+    from pathlib import Path
+
+    return load_all(Path(directory) if directory else None)
+
+
+def stderr_log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)

@@ -1,0 +1,10 @@
+-- The ledger of applied migrations, created by `ops migrate apply` on first use.
+CREATE TABLE IF NOT EXISTS ops_migrations (
+    id          text PRIMARY KEY,
+    checksum    text NOT NULL,
+    applied_at  timestamptz NOT NULL DEFAULT now(),
+    duration_ms integer NOT NULL,
+    applied_by  text NOT NULL,
+    outcome     text NOT NULL
+);
+COMMENT ON TABLE ops_migrations IS 'Index migrations applied by s10-ops (ops migrate); do not edit by hand';

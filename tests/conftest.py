@@ -1,0 +1,99 @@
+"""Fixtures that start real services on loopback: a throwaway PostgreSQL cluster per session,
+a fresh database per test (cloned from a template with the app's tables), and the ops CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from ops import REPO_ROOT, SQL_DIR
+from ops.localpg import Cluster, free_port, load_schema
+
+OPS_BIN = Path(sys.executable).with_name("ops")
+TEMPLATE_DB = "s10_template"
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[Cluster]:
+    root = Path(tempfile.mkdtemp(prefix="s10pg-"))
+    cluster = Cluster(root=root, port=free_port())
+    cluster.init(fsync=False)
+    cluster.start()
+    cluster.createdb(TEMPLATE_DB)
+    load_schema(cluster.dsn(TEMPLATE_DB), SQL_DIR / "schema")
+    yield cluster
+    cluster.destroy()
+
+
+@dataclass
+class Database:
+    cluster: Cluster
+    name: str
+
+    @property
+    def dsn(self) -> str:
+        return self.cluster.dsn(self.name)
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The process environment with libpq pointed at this database (no password anywhere)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+        env.update(self.cluster.env(self.name))
+        env["COLUMNS"] = "200"
+        return env
+
+    def connect(self, autocommit: bool = True) -> psycopg.Connection:
+        return psycopg.connect(self.dsn, autocommit=autocommit)
+
+    def fetchall(self, query: str, params: tuple | dict | None = None) -> list[tuple]:
+        with self.connect() as conn:
+            return conn.execute(query, params).fetchall()  # type: ignore[arg-type]
+
+    def execute(self, query: str, params: tuple | dict | None = None) -> None:
+        with self.connect() as conn:
+            conn.execute(query, params)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def db(pg_cluster: Cluster) -> Iterator[Database]:
+    """A fresh database with the app's tables (sql/schema/), dropped after the test."""
+    name = f"t_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE_DB))
+        )
+    yield Database(pg_cluster, name)
+    with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def run_ops(
+    *args: str, env: dict[str, str], timeout: float = 120, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ops CLI as a user would."""
+    proc = subprocess.run(
+        [str(OPS_BIN), *args], env=env, capture_output=True, text=True, timeout=timeout, cwd=REPO_ROOT
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"ops {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def ops(db: Database):
+    """ops(*args) runs the CLI against the test's database."""
+
+    def _run(*args: str, **kw) -> subprocess.CompletedProcess[str]:
+        return run_ops(*args, env=db.env, **kw)
+
+    return _run
