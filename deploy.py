@@ -9,9 +9,10 @@
 
 from pyinfra import host
 
+from ops.deploy import settings_for
 from ops.deploy.db import indexes_migrated
-from ops.settings import DbSettings, host_settings
+from ops.settings import DbSettings
 
 if "db_primary" in host.groups:
-    db = host_settings(DbSettings, host.data, "db", f"{host.name} (db_primary)")
+    db = settings_for(host, DbSettings, "db", "db_primary")
     indexes_migrated(name="S10 index migrations (online)", settings=db)
