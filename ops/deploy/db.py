@@ -30,10 +30,19 @@ class MigrationState(FactBase[dict[str, Any]]):
     def command(self, settings: DbSettings) -> str:  # type: ignore[override]
         # status exits 1 when something needs applying, 3 when the database is unreachable; with
         # --json either way stdout carries the state or {"error": ...}, which the operation reports.
-        return f"{ops_command(settings, 'migrate', 'status', '--json')} || true"
+        missing = json.dumps({"error": f"ops is not installed on this host at {settings.ops_bin} (db_ops_bin)"})
+        return (
+            f"if [ -x {shlex.quote(settings.ops_bin)} ]; then "
+            f"{ops_command(settings, 'migrate', 'status', '--json')} || true; "
+            f"else echo {shlex.quote(missing)}; fi"
+        )
 
     def process(self, output: list[str]) -> dict[str, Any]:  # type: ignore[override]
-        return json.loads("\n".join(output))
+        text = "\n".join(output)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return {"error": f"unexpected output from ops migrate status: {text[:200]!r}"}
 
 
 @operation()
