@@ -291,3 +291,42 @@ def test_dry_run_changes_nothing(db, ops):
     assert "would keep    idx_content_artifacts_job_type" in proc.stderr
     assert db.fetchall("SELECT to_regclass('ops_migrations')")[0][0] is None
     assert "idx_content_jobs_user_created_desc" not in index_oids(db)
+
+
+def test_long_build_shows_progress_on_a_terminal(db, tmp_path):
+    """On a tty, ops reads pg_stat_progress_create_index and shows the build's phase as it goes."""
+    import os
+    import pty
+
+    db.execute(
+        "INSERT INTO users (email) SELECT 'u' || g || '@example.com' FROM generate_series(1, 1000) g;"
+        "INSERT INTO organizations (name, owner_id) SELECT 'org', id FROM users;"
+        "SET session_replication_role = replica;"  # bulk load: skip the FK triggers
+        "INSERT INTO content_jobs (org_id, user_id, created_at) "
+        "SELECT 1 + g % 1000, 1 + g % 1000, now() - g * interval '1 second' FROM generate_series(1, 1000000) g"
+    )
+    primary, replica = pty.openpty()
+    proc = subprocess.Popen(
+        [str(OPS_BIN), "migrate", "apply"],
+        env=db.env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=replica,
+        text=True,
+    )
+    os.close(replica)
+    chunks = []
+    while True:
+        try:
+            data = os.read(primary, 65536)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=300)
+    os.close(primary)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0, screen
+    assert "build idx_content_jobs_user_created_desc" in screen
+    assert "building index" in screen  # a phase name read from pg_stat_progress_create_index
