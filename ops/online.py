@@ -127,7 +127,7 @@ class BuildWatch:
 
 def run_online(
     conn: psycopg.Connection[Any],
-    statement: sql.Composable | str,
+    statement: sql.SQL | sql.Composed | str,
     *,
     table: str,
     what: str,
