@@ -9,9 +9,17 @@
 
 from pyinfra import host
 
+from ops.cors import host_plan
 from ops.deploy.db import indexes_migrated
+from ops.deploy.web import cors_deployed
 from ops.settings import DbSettings, host_settings
 
-if "db_primary" in host.groups:
-    db = host_settings(DbSettings, host.data, "db", f"{host.name} (db_primary)")
+# Every setting is validated here, while pyinfra prepares, before any operation touches a host.
+db = host_settings(DbSettings, host.data, "db", f"{host.name} (db_primary)") if "db_primary" in host.groups else None
+cors = host_plan(host.data, host.groups, host.name)
+
+if db is not None:
     indexes_migrated(name="S10 index migrations (online)", settings=db)
+
+if cors is not None:
+    cors_deployed(cors)
