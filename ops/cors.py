@@ -306,9 +306,21 @@ def host_plan(data: object, groups: list[str], where: str) -> HostPlan | None:
     if not (in_web or in_app):
         return None
     env_name = str(data.get("env") or "unnamed")  # type: ignore[attr-defined]
-    cors = host_settings(CorsSettings, data, "cors", where)
-    web = host_settings(WebSettings, data, "web", where) if in_web else None
-    app = host_settings(AppSettings, data, "app", where) if in_app else None
+    models = {"cors": CorsSettings, "web": WebSettings, "app": AppSettings}
+    _no_unknown_keys(data, models, where)
+    cors = host_settings(CorsSettings, data, "cors", f"{where}, cors_*")
+    web = host_settings(WebSettings, data, "web", f"{where}, web_*") if in_web else None
+    app = host_settings(AppSettings, data, "app", f"{where}, app_*") if in_app else None
     if web is not None and cors.mode == "same-origin" and not web.static_root:
         raise UsageError(f"bad settings for {where}: web_static_root: same-origin mode needs the front end's files")
     return HostPlan(env_name, cors, web, app, render_host(env_name, cors, web, app))
+
+
+def _no_unknown_keys(data: object, models: dict[str, type[BaseModel]], where: str) -> None:
+    """A misspelt key (cors_origin for cors_origins) would silently fall back to a default: refuse it."""
+    keys = data.dict().keys() if hasattr(data, "dict") else data.keys()  # type: ignore[attr-defined]
+    for key in sorted(keys):
+        prefix, _, field = key.partition("_")
+        if prefix in models and field not in models[prefix].model_fields:
+            known = ", ".join(f"{prefix}_{f}" for f in models[prefix].model_fields)
+            raise UsageError(f"bad settings for {where}: unknown setting {key!r} (known: {known})")

@@ -4,7 +4,8 @@ It exists so the demo, the tests and the benchmarks have a real HTTP server behi
 configures CORS the way the seed does: Starlette's ``CORSMiddleware`` built from the rendered
 environment file (``CORS_ORIGINS``, ``CORS_MAX_AGE``...), switched off when ``CORS_ENABLED=false``
 because Nginx owns CORS (edge mode). It serves ``GET /api/auth/me`` with an ``X-Request-ID``
-header, and answers any other ``/api/...`` path with a small JSON body.
+header (401 without ``Authorization: Bearer ...``, any token accepted), and answers any other
+``/api/...`` path with a small JSON body.
 
     S10_APP_ENV_FILE=path/to/cors.env uvicorn --factory ops.standin:create_app --port 8000
 """
@@ -65,10 +66,11 @@ def cors_middleware(env: dict[str, str]) -> list[Middleware]:
 
 
 async def auth_me(request: Request) -> JSONResponse:
-    return JSONResponse(
-        {"id": 1, "email": "demo@example.com", "stand_in": True},
-        headers={"X-Request-ID": request.headers.get("x-request-id") or uuid.uuid4().hex},
-    )
+    """Like the seed's endpoint: 401 without credentials. Any bearer token is accepted (stand-in)."""
+    request_id = {"X-Request-ID": request.headers.get("x-request-id") or uuid.uuid4().hex}
+    if not request.headers.get("authorization", "").startswith("Bearer "):
+        return JSONResponse({"detail": "Not authenticated"}, status_code=401, headers=request_id)
+    return JSONResponse({"id": 1, "email": "demo@example.com", "stand_in": True}, headers=request_id)
 
 
 async def any_api(request: Request) -> JSONResponse:
