@@ -8,15 +8,23 @@
 """
 
 from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
 
 from ops.cors import host_plan
 from ops.deploy.db import indexes_migrated
 from ops.deploy.web import cors_deployed
+from ops.errors import UsageError
 from ops.settings import DbSettings, host_settings
 
-# Every setting is validated here, while pyinfra prepares, before any operation touches a host.
-db = host_settings(DbSettings, host.data, "db", f"{host.name} (db_primary)") if "db_primary" in host.groups else None
-cors = host_plan(host.data, host.groups, host.name)
+# Every setting is validated here, while pyinfra prepares, before any operation touches a host;
+# a bad one stops the deploy with one line naming the field (a PyinfraError shows no traceback).
+try:
+    db = (
+        host_settings(DbSettings, host.data, "db", f"{host.name} (db_primary)") if "db_primary" in host.groups else None
+    )
+    cors = host_plan(host.data, host.groups, host.name)
+except UsageError as exc:
+    raise PyinfraError(str(exc)) from None
 
 if db is not None:
     indexes_migrated(name="S10 index migrations (online)", settings=db)

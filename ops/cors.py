@@ -164,7 +164,7 @@ class WebSettings(BaseModel):
     upstream: str = Field("127.0.0.1:8000", description="the app: host:port or unix:/path")
     access_log: str = "/var/log/nginx/s10-access.log"
     static_root: str | None = Field(None, description="the front end's files (same-origin mode)")
-    reload_command: str = "systemctl reload nginx"
+    reload_command: str = Field("systemctl reload-or-restart nginx", description="run after a checked change")
 
     @field_validator("site_path", "main_conf", "prefix", "access_log", "static_root")
     @classmethod
@@ -235,7 +235,7 @@ def templates_dir() -> Path:
 
 def nginx_regex(origin: str) -> str:
     """An anchored, case-sensitive PCRE matching exactly this origin (dots escaped)."""
-    return "^" + re.sub(r"([.\\+*?\[\]^$(){}|/-])", r"\\\1", origin) + "$"
+    return "^" + re.sub(r"([.\\+*?\[\]^$(){}|])", r"\\\1", origin) + "$"
 
 
 def _env() -> jinja2.Environment:

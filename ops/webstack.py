@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +99,7 @@ def web_settings(root: Path, port: int, app_port: int) -> WebSettings:
         listen=f"127.0.0.1:{port}",
         upstream=f"127.0.0.1:{app_port}",
         static_root=str(root / "www"),
-        reload_command=f"nginx -p {prefix}/ -e logs/error.log -c {prefix}/conf/nginx.conf -s reload",
+        reload_command=f"{sys.executable} -m ops.nginx reload {prefix} {prefix}/conf/nginx.conf",
     )
 
 

@@ -127,7 +127,7 @@ def web_stack(page_port: int):
         return CorsSettings(**{"mode": mode, "origins": origins, **kw})
 
     def get(mode: str = "edge", app_mode: str | None = None, **kw) -> WebStack:
-        key = (mode, app_mode, tuple(sorted(kw.items())))
+        key = (mode, app_mode, repr(sorted(kw.items())))
         if key not in stacks:
             stack = build_stack(
                 settings(mode, **kw),
