@@ -9,8 +9,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from conftest import run_ops
+
 from ops.cors import CorsSettings, nginx_regex
 from ops.errors import UsageError
 from ops.settings import validate
