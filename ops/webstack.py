@@ -60,8 +60,8 @@ class WebStack:
             logfile=self.root / "app" / "standin.log",
         )
 
-    def requests_seen(self, method: str | None = None, path: str | None = None) -> int:
-        """Requests Nginx logged (its access log is written unbuffered), filtered by method and path."""
+    def requests_seen(self, method: str | None = None, path: str | None = None, under: str | None = None) -> int:
+        """Requests Nginx logged (its access log is written unbuffered), by method, exact path or path prefix."""
         if not self.access_log.exists():
             return 0
         count = 0
@@ -70,6 +70,8 @@ class WebStack:
             if not m or (method and m["method"] != method):
                 continue
             if path and m["uri"].split("?", 1)[0] != path:
+                continue
+            if under and not m["uri"].startswith(under):
                 continue
             count += 1
         return count
