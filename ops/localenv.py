@@ -76,7 +76,11 @@ def web_up() -> None:
     app.start()
     print(f"stand-in app (for the seed's API): 127.0.0.1:{APP_PORT}")
     nginx.start()
-    print(f"Nginx: http://127.0.0.1:{WEB_PORT}/api/auth/me (prefix {nginx.prefix})")
+    print(f"Nginx: http://127.0.0.1:{WEB_PORT}/api/auth/me (prefix {nginx.prefix}); try the seed's preflight:")
+    print(
+        f"  curl -si -X OPTIONS http://127.0.0.1:{WEB_PORT}/api/auth/me -H 'Origin: http://localhost:3000' "
+        "-H 'Access-Control-Request-Method: GET' -H 'Access-Control-Request-Headers: authorization'"
+    )
 
 
 def nginx_reload() -> None:
