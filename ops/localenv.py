@@ -15,6 +15,7 @@ import os
 import sys
 
 from ops import REPO_ROOT, SQL_DIR
+from ops.errors import OpsError
 from ops.localpg import Cluster, load_schema
 from ops.nginx import Nginx
 from ops.standin import StandIn
@@ -121,4 +122,7 @@ if __name__ == "__main__":
         "nginx-reload": nginx_reload,
         "app-restart": app_restart,
     }
-    commands[sys.argv[1] if len(sys.argv) > 1 else "up"]()
+    try:
+        commands[sys.argv[1] if len(sys.argv) > 1 else "up"]()
+    except OpsError as exc:  # one line, no traceback (a port taken, nginx missing...)
+        raise SystemExit(f"ops.localenv: {exc}") from None

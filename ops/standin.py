@@ -13,6 +13,7 @@ header (401 without ``Authorization: Bearer ...``, any token accepted), and answ
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -116,6 +117,13 @@ class StandIn:
     def start(self) -> None:
         if self.running():
             return
+        with socket.socket() as probe:  # something else on the port would answer in our place
+            try:
+                probe.bind((self.host, self.port))
+            except OSError as exc:
+                raise OpsError(
+                    f"cannot start the stand-in app: {self.host}:{self.port} is taken ({exc.strerror})"
+                ) from None
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, ENV_FILE_VAR: str(self.env_file)}
         with open(self.logfile, "ab") as log:
@@ -126,7 +134,10 @@ class StandIn:
         try:
             wait_port(self.host, self.port)
         except OpsError:
+            proc.kill()
             raise OpsError(f"the stand-in app did not start on {self.host}:{self.port}; see {self.logfile}") from None
+        if proc.poll() is not None:
+            raise OpsError(f"the stand-in app exited at start (code {proc.returncode}); see {self.logfile}")
 
     def stop(self) -> None:
         pid = pid_alive(self.pidfile)
