@@ -164,9 +164,12 @@ class WebSettings(BaseModel):
     upstream: str = Field("127.0.0.1:8000", description="the app: host:port or unix:/path")
     access_log: str = "/var/log/nginx/s10-access.log"
     static_root: str | None = Field(None, description="the front end's files (same-origin mode)")
+    staging_dir: str = Field(
+        "/var/lib/s10-ops/nginx", description="where candidates wait for nginx -t (outside any include glob)"
+    )
     reload_command: str = Field("systemctl reload-or-restart nginx", description="run after a checked change")
 
-    @field_validator("site_path", "main_conf", "prefix", "access_log", "static_root")
+    @field_validator("site_path", "main_conf", "prefix", "access_log", "static_root", "staging_dir")
     @classmethod
     def _absolute(cls, value: str | None) -> str | None:
         if value is not None and (not value.startswith("/") or re.search(r"[\s;{}\"'$]", value)):

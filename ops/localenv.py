@@ -63,6 +63,7 @@ def web_data() -> dict[str, object]:
         "web_listen": f"127.0.0.1:{WEB_PORT}",
         "web_upstream": f"127.0.0.1:{APP_PORT}",
         "web_static_root": str(LOCAL_DIR / "www"),
+        "web_staging_dir": str(NGINX_PREFIX / "staging"),
         "web_reload_command": f"{python} -m ops.localenv nginx-reload",
         "app_env_path": str(local_standin().env_file),
         "app_restart_command": f"{python} -m ops.localenv app-restart",

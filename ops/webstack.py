@@ -101,6 +101,7 @@ def web_settings(root: Path, port: int, app_port: int) -> WebSettings:
         listen=f"127.0.0.1:{port}",
         upstream=f"127.0.0.1:{app_port}",
         static_root=str(root / "www"),
+        staging_dir=str(prefix / "staging"),
         reload_command=f"{sys.executable} -m ops.nginx reload {prefix} {prefix}/conf/nginx.conf",
     )
 

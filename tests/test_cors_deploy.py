@@ -118,7 +118,9 @@ def test_deploy_installs_reloads_on_change_and_keeps_old_config_when_nginx_t_fai
     output = failed.stdout + failed.stderr
     assert 'unknown directive "bogus_directive"' in output and "running config stays in place" in output, output
     assert deploy.site.read_text() == live
-    assert not list(deploy.site.parent.glob("*.candidate")) and not list(deploy.site.parent.glob("*.check"))
+    staging = deploy.stack.prefix / "staging"
+    assert staging.is_dir() and not list(staging.iterdir())  # no candidate, wrapper or backup left
+    assert sorted(p.name for p in deploy.site.parent.iterdir()) == ["nginx.conf", "s10-site.conf"]
     time.sleep(0.3)
     assert deploy.max_age() == "600"  # still serving the old config
 

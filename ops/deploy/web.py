@@ -17,34 +17,64 @@ from pyinfra.operations import files, server
 
 from ops.cors import AppSettings, HostPlan, RenderedFile, WebSettings, render_main
 
-CANDIDATE = ".candidate"  # beside the live file; never matched by an include of *.conf
+# Candidates, the check wrapper and the previous files wait in web.staging_dir, never beside the
+# live files: a main config that includes a whole directory (sites-enabled/*) would load them.
+CANDIDATE = ".candidate"
 CHECK = ".check"
+PREVIOUS = ".previous"
+
+
+def staged(web: WebSettings, path: str, suffix: str) -> str:
+    return posixpath.join(web.staging_dir, posixpath.basename(path) + suffix)
 
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def install_command(web: WebSettings, targets: list[RenderedFile]) -> str:
-    """Shell: ``nginx -t`` the candidates in a throwaway prefix; only when it passes, move them in and reload.
+def full_check_command(web: WebSettings) -> str:
+    """``nginx -t`` of the configuration Nginx itself loads (the host's main config, or the standalone one)."""
+    q = shlex.quote
+    if web.main_conf and web.prefix:
+        return f"{q(web.nginx_bin)} -t -q -p {q(web.prefix + '/')} -e logs/error.log -c {q(web.main_conf)}"
+    return f"{q(web.nginx_bin)} -t -q"
 
-    On failure the live files stay as they are, the candidates are removed, and nginx's own
-    message goes to stderr with a non-zero exit, which fails the deploy.
+
+def install_command(web: WebSettings, targets: list[RenderedFile]) -> str:
+    """Shell: check the candidates, move them in, check again in place, reload; undo on any failure.
+
+    1. ``nginx -t`` a wrapper main config that includes the candidate site, in a throwaway prefix:
+       the live files are not touched yet.
+    2. Move the candidates in (keeping the live files as ``.previous``) and ``nginx -t`` the
+       configuration Nginx really loads, which catches a clash with the rest of the host's config.
+       On failure the previous files go back.
+    3. Reload.
+
+    On failure nginx's own message goes to stderr with a non-zero exit, which fails the deploy,
+    and the running config stays in place.
     """
     q = shlex.quote
-    check = q(web.site_path + CHECK)
-    candidates = " ".join(q(f.dest + CANDIDATE) for f in targets)
-    steps = [
+    check = q(staged(web, web.site_path, CHECK))
+    cands = [
+        (q(staged(web, f.dest, CANDIDATE)), q(f.dest), q(staged(web, f.dest, PREVIOUS)), f"{f.mode:o}") for f in targets
+    ]
+    kept = "nginx -t rejected the new config; the running config stays in place"
+    restore = "; ".join(
+        f"if [ -e {prev} ]; then mv -f {prev} {dest}; else rm -f {dest}; fi" for _, dest, prev, _ in cands
+    )
+    lines = [
         "d=$(mktemp -d) || exit 1",
         'mkdir -p "$d/logs" "$d/temp"',
         f'if ! out=$({q(web.nginx_bin)} -t -q -e stderr -p "$d/" -c {check} 2>&1); then '
-        f'rm -rf "$d" {check} {candidates}; '
-        'echo "nginx -t rejected the new config; the running config stays in place: $out" >&2; exit 1; fi',
+        f'rm -rf "$d" {check} {" ".join(c for c, *_ in cands)}; echo "{kept}: $out" >&2; exit 1; fi',
         f'rm -rf "$d" {check}',
-        *(f"chmod {f.mode:o} {q(f.dest + CANDIDATE)} && mv -f {q(f.dest + CANDIDATE)} {q(f.dest)}" for f in targets),
+        *(f"rm -f {prev}; if [ -e {dest} ]; then cp -p {dest} {prev}; fi" for _, dest, prev, _ in cands),
+        *(f"chmod {mode} {cand} && mv -f {cand} {dest} || exit 1" for cand, dest, _, mode in cands),
+        f'if ! out=$({full_check_command(web)} 2>&1); then {restore}; echo "{kept}: $out" >&2; exit 1; fi',
+        f"rm -f {' '.join(prev for *_, prev, _ in cands)}",
         web.reload_command,
     ]
-    return "; ".join(steps[:3]) + "; " + " && ".join(steps[3:])
+    return "; ".join(lines)
 
 
 @operation()
@@ -56,10 +86,10 @@ def nginx_site(web: WebSettings, rendered: list[RenderedFile]):
     + rendered: the files from ``ops.cors.host_plan`` (kinds ``nginx-site``, ``nginx-main``)
 
     Compares each file's SHA-256 with the host's copy: nothing to do means no upload, no
-    check and no reload. Otherwise uploads candidates beside the live files, checks them with
-    ``nginx -t`` through a wrapper main config that includes the candidate site, then moves them
-    into place and runs ``reload_command``. A failing check leaves the running config and fails
-    the deploy with nginx's message.
+    check and no reload. Otherwise uploads candidates beside the live files and runs
+    :func:`install_command`: ``nginx -t`` through a wrapper that includes the candidate site,
+    then in place (undone on failure), then ``reload_command``. A failing check leaves the
+    running config and fails the deploy with nginx's message.
 
     **Example:**
 
@@ -73,8 +103,9 @@ def nginx_site(web: WebSettings, rendered: list[RenderedFile]):
         host.noop(f"{web.site_path} is up to date")
         return
     for f in targets:
-        yield FileUploadCommand(StringIO(f.content), f.dest + CANDIDATE)
-    yield FileUploadCommand(StringIO(render_main(web, web.site_path + CANDIDATE)), web.site_path + CHECK)
+        yield FileUploadCommand(StringIO(f.content), staged(web, f.dest, CANDIDATE))
+    wrapper = render_main(web, staged(web, web.site_path, CANDIDATE))
+    yield FileUploadCommand(StringIO(wrapper), staged(web, web.site_path, CHECK))
     yield StringCommand(install_command(web, targets))
 
 
@@ -121,4 +152,5 @@ def cors_deployed(plan: HostPlan) -> None:
 def _web(web: WebSettings, rendered: list[RenderedFile]) -> None:
     if web.prefix:
         standalone_dirs(web)
+    files.directory(name=f"Nginx staging directory {web.staging_dir}", path=web.staging_dir, mode="700")
     nginx_site(name="S10 Nginx site (nginx -t before reload)", web=web, rendered=rendered)
