@@ -132,3 +132,34 @@ def test_bad_settings_fail_the_deploy_before_any_host_is_touched(deploy):
     assert "cors_*: origins: " in output and "'null' is never allowed" in output, output
     assert "Traceback" not in output
     assert not deploy.site.exists() and not deploy.stack.app.env_file.exists()
+
+
+def test_a_clash_with_the_hosts_own_config_is_undone(tmp_path):
+    """The candidate passes nginx -t alone but clashes with the host's config: the old file comes back."""
+    from ops.cors import render_host, render_main
+    from ops.deploy.web import CANDIDATE, CHECK, install_command, staged
+
+    prefix = tmp_path / "nginx"
+    (prefix / "conf").mkdir(parents=True)
+    (prefix / "staging").mkdir()
+    (prefix / "logs").mkdir()
+    web = web_settings(tmp_path, free_port(), free_port()).model_copy(
+        update={"main_conf": str(prefix / "conf" / "host.conf"), "reload_command": "echo reloaded"}
+    )
+    # The host's own main config includes our site and something else that defines the same upstream.
+    Path(web.main_conf).write_text(
+        render_main(web, web.site_path).replace("include ", "include clash.conf;\n    include ", 1)
+    )
+    (prefix / "conf" / "clash.conf").write_text("upstream s10_app { server 127.0.0.1:9; }\n")
+    site = next(f for f in render_host("t", CorsSettings(origins=[ORIGIN]), web, None) if f.kind == "nginx-site")
+    old = "# the site as it was\n"
+    Path(web.site_path).write_text(old)
+    Path(staged(web, web.site_path, CANDIDATE)).write_text(site.content)
+    Path(staged(web, web.site_path, CHECK)).write_text(render_main(web, staged(web, web.site_path, CANDIDATE)))
+
+    proc = subprocess.run(["sh", "-c", install_command(web, [site])], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert 'duplicate upstream "s10_app"' in proc.stderr and "running config stays in place" in proc.stderr
+    assert "reloaded" not in proc.stdout
+    assert Path(web.site_path).read_text() == old
+    assert not list((prefix / "staging").iterdir())
