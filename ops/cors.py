@@ -34,7 +34,9 @@ FIREFOX_MAX_AGE = 86400
 ORIGIN_RE = re.compile(
     r"^(?P<scheme>https?)://(?P<host>[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*)(:(?P<port>[0-9]{1,5}))?$"
 )
-TOKEN_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")  # an HTTP token (RFC 9110), for methods and header names
+# Header names and methods as real APIs spell them; narrower than RFC 9110's token on purpose,
+# since '$', quotes or ';' would mean something else inside the rendered Nginx config.
+TOKEN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 Mode = Literal["edge", "app", "same-origin"]
@@ -84,7 +86,9 @@ class CorsSettings(BaseModel):
         default_factory=list, description="exact scheme://host[:port]; ['*'] only without credentials"
     )
     allow_credentials: bool = Field(True, strict=True)
-    methods: list[str] = Field(default_factory=lambda: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+    methods: list[str] = Field(
+        default_factory=lambda: ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"], min_length=1
+    )
     headers: list[str] = Field(default_factory=lambda: ["Authorization", "Content-Type", "X-Request-ID"])
     expose_headers: list[str] = Field(default_factory=lambda: ["X-Request-ID"])
     max_age: int = Field(

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from ops.cors import HostPlan, host_plan
+from ops.errors import OpsError
 from ops.output import info, print_json, table
 
 SUBDIR = {"nginx-site": "nginx", "nginx-main": "nginx", "app-env": "app"}
@@ -36,9 +37,12 @@ def render_env(env: str | None, inventory: str | None, out: Path, json: bool = F
             info(f"WARNING {name}: {warning}")
         for f in plan.files:
             target = out / _host_dir(name) / SUBDIR[f.kind] / Path(f.dest).name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(f.content)
-            target.chmod(f.mode)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text(f.content)
+                target.chmod(f.mode)
+            except OSError as exc:
+                raise OpsError(f"cannot write {target}: {exc.strerror}") from None
             written.append(
                 {"host": name, "kind": f.kind, "file": str(target), "deploys_to": f.dest, "mode": f"{f.mode:04o}"}
             )
