@@ -152,6 +152,13 @@ class CorsSettings(BaseModel):
         ]
 
 
+def _absolute_path(value: str | None) -> str | None:
+    """Paths land in Nginx directives and shell commands: absolute, nothing that would end them early."""
+    if value is not None and (not value.startswith("/") or re.search(r"[\s;{}\"'$]", value)):
+        raise ValueError("must be an absolute path without spaces, quotes, ';', '{', '}' or '$'")
+    return value
+
+
 class WebSettings(BaseModel):
     """The ``web_*`` keys: where the Nginx site goes and how Nginx is checked and reloaded."""
 
@@ -173,12 +180,9 @@ class WebSettings(BaseModel):
     )
     reload_command: str = Field("systemctl reload-or-restart nginx", description="run after a checked change")
 
-    @field_validator("site_path", "main_conf", "prefix", "access_log", "static_root", "staging_dir")
-    @classmethod
-    def _absolute(cls, value: str | None) -> str | None:
-        if value is not None and (not value.startswith("/") or re.search(r"[\s;{}\"'$]", value)):
-            raise ValueError("must be an absolute path without spaces, quotes, ';', '{', '}' or '$'")
-        return value
+    _paths = field_validator("site_path", "main_conf", "prefix", "access_log", "static_root", "staging_dir")(
+        _absolute_path
+    )
 
     @field_validator("listen")
     @classmethod
@@ -217,12 +221,7 @@ class AppSettings(BaseModel):
     env_group: str | None = Field(None, description="group that may read the file (mode 0640)")
     restart_command: str | None = Field(None, description="run when the env file changed")
 
-    @field_validator("env_path")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must be an absolute path")
-        return value
+    _paths = field_validator("env_path")(_absolute_path)
 
 
 @dataclass(frozen=True)
