@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_ops
+from tests.conftest import run_ops
 
 from ops.cors import CorsSettings, nginx_regex
 from ops.errors import UsageError
