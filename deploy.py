@@ -9,9 +9,12 @@
 
 from pyinfra import host
 
+from ops.deploy.cron import maintenance_cron
 from ops.deploy.db import indexes_migrated
-from ops.settings import DbSettings, host_settings
+from ops.settings import DbSettings, MaintenanceSettings, host_settings
 
 if "db_primary" in host.groups:
     db = host_settings(DbSettings, host.data, "db", f"{host.name} (db_primary)")
     indexes_migrated(name="S10 index migrations (online)", settings=db)
+    maint = host_settings(MaintenanceSettings, host.data, "maint", f"{host.name} (db_primary maintenance)")
+    maintenance_cron(name="S10 scheduled maintenance (cron)", settings=maint, db=db)

@@ -15,6 +15,12 @@ _data = {
     "db_pg_env": pg_env(),
     "db_lock_timeout": 3,
     "db_retries": 5,
+    # db_primary: scheduled maintenance, written as a crontab file under .local/ (not the machine's crontab)
+    "maint_cron_file": str(LOCAL_DIR / "cron" / "s10-maintenance.crontab"),
+    "maint_cron_user": "",
+    "maint_log_file": str(LOCAL_DIR / "log" / "maintenance.log"),
+    "maint_lock_dir": str(LOCAL_DIR / "run"),
+    "maint_metrics_dir": str(LOCAL_DIR / "metrics"),
 }
 
 db_primary = ([_here], _data)

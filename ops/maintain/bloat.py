@@ -117,13 +117,7 @@ def findings(
             }
         )
     bloated.sort(key=lambda f: -(f["bloat_bytes"] or 0))
-    status = (
-        CRITICAL
-        if any(f["severity"] == "critical" for f in bloated)
-        else WARNING
-        if bloated
-        else OK
-    )
+    status = CRITICAL if any(f["severity"] == "critical" for f in bloated) else WARNING if bloated else OK
     report = {
         "indexes": m["indexes"],
         "bloated": bloated,
@@ -146,4 +140,3 @@ def summary_line(report: dict[str, Any]) -> str:
     t = report["thresholds"]
     perf = f"bloated={n};;; reclaimable_bytes={total}B worst_pct={worst}%;{t['warning_pct']:g};{t['critical_pct']:g}"
     return f"{label}: {head} | {perf}"
-

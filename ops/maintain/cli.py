@@ -115,8 +115,7 @@ def _print_usage(rep: dict[str, Any]) -> None:
             )
     st = rep["stats"]
     title = (
-        f"index usage since {st.get('counting_since'):%Y-%m-%d %H:%M} "
-        f"({human_duration(st.get('age_s'))} of counters)"
+        f"index usage since {st.get('counting_since'):%Y-%m-%d %H:%M} ({human_duration(st.get('age_s'))} of counters)"
     )
     rows = [
         (
@@ -172,7 +171,11 @@ def bloat_cmd(
                 for ix in rep["indexes"]
                 if ix["bytes"] >= size
             ]
-            table(f"btree bloat (indexes of {human_bytes(size)} or more)", ["index", "size", "bloat", "over fresh", "by"], rows)
+            table(
+                f"btree bloat (indexes of {human_bytes(size)} or more)",
+                ["index", "size", "bloat", "over fresh", "by"],
+                rows,
+            )
             for note in rep["notes"]:
                 info(f"NOTE: {note}")
             for f in rep["bloated"]:
@@ -190,7 +193,9 @@ def reindex_cmd(
     min_bloat: Annotated[
         float, typer.Option("--min-bloat", min=0, max=100, help="Rebuild at this measured bloat % or more.")
     ] = 40.0,
-    min_size: Annotated[str, typer.Option("--min-size", help="Rebuild only indexes this big or bigger (e.g. 10MB).")] = "10MB",
+    min_size: Annotated[
+        str, typer.Option("--min-size", help="Rebuild only indexes this big or bigger (e.g. 10MB).")
+    ] = "10MB",
     max_duration: Annotated[
         str | None, typer.Option("--max-duration", help="Time budget (e.g. 2h): no rebuild starts after it.")
     ] = None,
@@ -281,7 +286,9 @@ def analyze_cmd(
     dry_run: DryRunOpt = False,
     fraction: Annotated[
         float,
-        typer.Option("--fraction", min=0, max=100, help="Stale when rows modified exceed min-rows + this x the table's rows."),
+        typer.Option(
+            "--fraction", min=0, max=100, help="Stale when rows modified exceed min-rows + this x the table's rows."
+        ),
     ] = 0.1,
     min_rows: Annotated[int, typer.Option("--min-rows", min=0, help="Rows modified always tolerated.")] = 50,
     lock_timeout: Annotated[

@@ -231,10 +231,7 @@ def _run_locked(
         )
         rate = ix["bytes"] / seconds if seconds > 0 else rate
         summary["rebuilt"].append(entry)
-        log(
-            f"done    {ix['index']}: {human_bytes(ix['bytes'])} -> {human_bytes(after.get('bytes'))} "
-            f"in {seconds:.2f}s"
-        )
+        log(f"done    {ix['index']}: {human_bytes(ix['bytes'])} -> {human_bytes(after.get('bytes'))} in {seconds:.2f}s")
     summary["bytes_before"] = sum(e["bytes_before"] for e in summary["rebuilt"])
     summary["bytes_reclaimed"] = sum(e.get("bytes_reclaimed", 0) for e in summary["rebuilt"]) + sum(
         d["bytes"] for d in summary["dropped_leftovers"] if not opts.dry_run
@@ -242,7 +239,9 @@ def _run_locked(
     return summary
 
 
-def _reindex_one(conn: psycopg.Connection[Any], dsn: str | None, ix: dict[str, Any], policy: RetryPolicy, log: Log) -> None:
+def _reindex_one(
+    conn: psycopg.Connection[Any], dsn: str | None, ix: dict[str, Any], policy: RetryPolicy, log: Log
+) -> None:
     log(f"reindex {ix['index']} ({human_bytes(ix['bytes'])}, {_pct(ix['bloat_pct'])} bloat, {ix['measured_by']})")
     stmt = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(qualified(f"{ix['schema']}.{ix['index']}"))
 

@@ -40,7 +40,5 @@ def fill(conn: psycopg.Connection[Any], *, users: int, orgs: int, sessions: int,
 
 def bloat(conn: psycopg.Connection[Any], table: str, keep_every: int = 10) -> None:
     """Delete all rows of ``table`` but one in ``keep_every`` (by id), then VACUUM it: bloated indexes."""
-    conn.execute(
-        sql.SQL("DELETE FROM {} WHERE id %% %s <> 0").format(sql.Identifier(table)), (keep_every,)
-    )
+    conn.execute(sql.SQL("DELETE FROM {} WHERE id %% %s <> 0").format(sql.Identifier(table)), (keep_every,))
     conn.execute(sql.SQL("VACUUM {}").format(sql.Identifier(table)))

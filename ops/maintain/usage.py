@@ -89,11 +89,7 @@ def unused(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "fix": drop_command(r["qualified"]),
         }
         for r in rows
-        if r["scans"] == 0
-        and r["is_valid"]
-        and not r["is_unique"]
-        and not r["is_primary"]
-        and not r["constraint_name"]
+        if r["scans"] == 0 and r["is_valid"] and not r["is_unique"] and not r["is_primary"] and not r["constraint_name"]
     ]
 
 
