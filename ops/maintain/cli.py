@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from ops.db import advisory_lock, check_dsn, connect
-from ops.errors import FAILED, OK, UNKNOWN, USAGE, OpsError
+from ops.errors import FAILED, OK, UNKNOWN, OpsError, UsageError
 from ops.maintain import analyze as analyze_mod
 from ops.maintain import bloat as bloat_mod
 from ops.maintain import metrics
@@ -51,13 +51,14 @@ def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: 
     """Run one job: exit code, metrics file (also on failure), UNKNOWN for a report that could not check."""
     metrics.check_path(metrics_file)
     t0 = time.monotonic()
-    result, code = None, UNKNOWN if report else FAILED
+    result, code, bad_input = None, UNKNOWN if report else FAILED, False
     try:
         result, code = body()
     except OpsError as exc:
         code = exc.exit_code
+        bad_input = isinstance(exc, UsageError)
         result = getattr(exc, "result", result)  # a partial failure still reports what it did
-        if report and code != USAGE:
+        if report and not bad_input:
             code = exc.exit_code = UNKNOWN
             if as_json:
                 print_json({"status": UNKNOWN, "summary": f"UNKNOWN: {exc}"})
@@ -65,7 +66,7 @@ def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: 
                 print(f"UNKNOWN: {exc}")
         raise
     finally:
-        if metrics_file and code != USAGE:
+        if metrics_file and not bad_input:
             metrics.write(metrics_file, job, code, time.monotonic() - t0, result)
     raise typer.Exit(code)
 

@@ -198,7 +198,7 @@ def _run_locked(
                 f"refused: {human_bytes(free)} free on the disk of {where}, a second copy needs "
                 f"{human_bytes(ix['bytes'] + opts.min_free)}"
             )
-            summary["skipped"].append({"index": ix["index"], "reason": reason})
+            summary["failed"].append({"index": ix["index"], "error": reason})
             log(f"skip    {ix['index']}: {reason}")
             continue
         entry = {
