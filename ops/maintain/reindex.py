@@ -32,7 +32,7 @@ Log = Callable[[str], None]
 @dataclass
 class ReindexOptions:
     min_bloat: float = 40.0  # percent over a fresh build
-    min_size: int = 10 * 1024 * 1024  # bytes
+    min_size: int = 1024 * 1024  # bytes
     max_duration: float | None = None  # seconds; no new rebuild starts after it
     min_free: int = 0  # bytes that must stay free on the disk after the second copy
     dry_run: bool = False
