@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Any
-
-from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
+from typing import TYPE_CHECKING, Any
 
 from ops.errors import UsageError
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 
 def check_path(path: str | None) -> None:
@@ -29,6 +30,8 @@ def check_path(path: str | None) -> None:
 
 def write(path: str, job: str, exit_code: int, seconds: float, result: dict[str, Any] | None) -> None:
     """Write the job's metrics to ``path``: run status always, the job's own figures when it ran."""
+    from prometheus_client import CollectorRegistry, Gauge, write_to_textfile  # only jobs that write metrics
+
     reg = CollectorRegistry()
     labels = ["job"]
     Gauge("s10_maintenance_last_run_timestamp_seconds", "When the job last finished.", labels, registry=reg).labels(
@@ -49,6 +52,8 @@ def write(path: str, job: str, exit_code: int, seconds: float, result: dict[str,
 
 
 def _usage(reg: CollectorRegistry, r: dict[str, Any]) -> None:
+    from prometheus_client import Gauge
+
     g = Gauge("s10_index_findings", "Indexes found unused, redundant or invalid.", ["kind"], registry=reg)
     b = Gauge("s10_index_findings_bytes", "Bytes in the indexes of each finding.", ["kind"], registry=reg)
     for kind in ("unused", "redundant", "invalid"):
@@ -60,6 +65,8 @@ def _usage(reg: CollectorRegistry, r: dict[str, Any]) -> None:
 
 
 def _bloat(reg: CollectorRegistry, r: dict[str, Any]) -> None:
+    from prometheus_client import Gauge
+
     labels = ["schema", "table", "index", "measured_by"]
     pct = Gauge("s10_index_bloat_ratio", "Bloat of a btree index over a fresh build (0-1).", labels, registry=reg)
     waste = Gauge("s10_index_bloat_bytes", "Bytes of a btree index over a fresh build.", labels, registry=reg)
@@ -73,6 +80,8 @@ def _bloat(reg: CollectorRegistry, r: dict[str, Any]) -> None:
 
 
 def _reindex(reg: CollectorRegistry, r: dict[str, Any]) -> None:
+    from prometheus_client import Gauge
+
     n = Gauge("s10_reindex_indexes", "Indexes per outcome in the last reindex run.", ["outcome"], registry=reg)
     n.labels("rebuilt").set(0 if r["dry_run"] else len(r["rebuilt"]))
     n.labels("skipped").set(len(r["skipped"]))
@@ -84,6 +93,8 @@ def _reindex(reg: CollectorRegistry, r: dict[str, Any]) -> None:
 
 
 def _analyze(reg: CollectorRegistry, r: dict[str, Any]) -> None:
+    from prometheus_client import Gauge
+
     n = Gauge("s10_analyze_tables", "Tables per outcome in the last analyze run.", ["outcome"], registry=reg)
     n.labels("analyzed").set(0 if r["dry_run"] else len(r["analyzed"]))
     n.labels("failed").set(len(r["failed"]))
