@@ -14,8 +14,11 @@ from conftest import run_ops
 from ops.db import advisory_lock, connect
 from ops.maintain import LOCK_NAME, sample
 
-SEED_REDUNDANT = {"ix_users_id": "users_pkey", "ix_sessions_id": "sessions_pkey",
-                  "idx_content_jobs_user_id": "idx_content_jobs_user_created_desc"}
+SEED_REDUNDANT = {
+    "ix_users_id": "users_pkey",
+    "ix_sessions_id": "sessions_pkey",
+    "idx_content_jobs_user_id": "idx_content_jobs_user_created_desc",
+}
 JOBS_INDEXES = {
     "content_jobs_pkey",
     "idx_content_jobs_org_created_desc",
@@ -158,7 +161,9 @@ def test_interrupted_reindex_is_recovered_by_the_next_run(bloated, ops):
         blocker.close()
     invalid = db.fetchall("SELECT indexrelid::regclass::text FROM pg_index WHERE NOT indisvalid")
     assert invalid == [("idx_content_jobs_status_ccnew",)]
-    assert json.loads(ops("maintain", "usage", "--json").stdout)["invalid"][0]["index"] == "idx_content_jobs_status_ccnew"
+    assert (
+        json.loads(ops("maintain", "usage", "--json").stdout)["invalid"][0]["index"] == "idx_content_jobs_status_ccnew"
+    )
 
     proc = ops("maintain", "reindex", "--min-size", "64kB", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -234,7 +239,9 @@ def test_analyze_carries_on_past_a_failure(db, ops):
     summary = json.loads(proc.stdout)
     assert [f["table"] for f in summary["failed"]] == ["t_locked"]
     assert "t_free" in {t["table"] for t in summary["analyzed"]}
-    assert proc.stderr.strip().splitlines()[-1].startswith("ops: error: analyze: 1 table(s) failed, first public.t_locked")
+    assert (
+        proc.stderr.strip().splitlines()[-1].startswith("ops: error: analyze: 1 table(s) failed, first public.t_locked")
+    )
 
 
 def test_metrics_files_pass_promtool(bloated, ops, tmp_path):
@@ -294,3 +301,14 @@ def test_bad_input_is_one_line(db, ops):
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and word in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_reindex_stays_within_its_time_budget(bloated, ops):
+    before = _index_files(bloated)
+    proc = ops("maintain", "reindex", "--min-size", "64kB", "--max-duration", "0s", "--estimate-only", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["rebuilt"] == []
+    over = {s["index"] for s in summary["skipped"] if s["reason"] == "over the time budget (--max-duration)"}
+    assert over == JOBS_INDEXES
+    assert _index_files(bloated) == before
