@@ -312,3 +312,21 @@ def test_reindex_stays_within_its_time_budget(bloated, ops):
     over = {s["index"] for s in summary["skipped"] if s["reason"] == "over the time budget (--max-duration)"}
     assert over == JOBS_INDEXES
     assert _index_files(bloated) == before
+
+
+def test_reindex_gives_up_on_a_blocker_and_names_it(bloated, ops):
+    holder = psycopg.connect(bloated.dsn)
+    holder.execute("LOCK TABLE content_jobs IN SHARE UPDATE EXCLUSIVE MODE")
+    holder_pid = holder.info.backend_pid
+    try:
+        time.sleep(1.2)  # an old transaction, as the pre-flight check sees one
+        proc = ops(
+            "maintain", "reindex", "--min-size", "64kB", "--estimate-only", "--lock-timeout", "0.2", "--retries", "1"
+        )
+    finally:
+        holder.rollback()
+        holder.close()
+    assert proc.returncode == 1
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("ops: error: reindex: 5 failed") and f"pid {holder_pid}" in last
+    assert bloated.fetchall("SELECT 1 FROM pg_index WHERE NOT indisvalid") == []

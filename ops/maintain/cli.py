@@ -235,6 +235,16 @@ def reindex_cmd(
         summary = reindex_mod.run(check_dsn(dsn), opts, info)
         if json:
             print_json(summary)
+        elif summary["rebuilt"] and dry_run:
+            rows = [
+                (
+                    f"{e['table']}.{e['index']}",
+                    f"{e['bloat_pct']:.0f}% ({e['measured_by']})",
+                    human_bytes(e["bytes_before"]),
+                )
+                for e in summary["rebuilt"]
+            ]
+            table("would rebuild, largest gain first", ["index", "bloat", "size"], rows)
         elif summary["rebuilt"]:
             rows = [
                 (
@@ -243,12 +253,11 @@ def reindex_cmd(
                     human_bytes(e["bytes_before"]),
                     human_bytes(e.get("bytes_after")),
                     human_bytes(e.get("bytes_reclaimed")),
-                    f"{e['seconds']:.2f}s" if "seconds" in e else "",
+                    f"{e['seconds']:.2f}s",
                 )
                 for e in summary["rebuilt"]
             ]
-            title = "would rebuild" if dry_run else "rebuilt"
-            table(title, ["index", "bloat", "before", "after", "given back", "time"], rows)
+            table("rebuilt", ["index", "bloat", "before", "after", "given back", "time"], rows)
         for note in summary["notes"]:
             info(f"NOTE: {note}")
         verb = "would rebuild" if dry_run else "rebuilt"

@@ -116,7 +116,9 @@ def summary_line(report: dict[str, Any]) -> str:
     """check_postgres style: 'WARNING: 3 redundant, 0 unused, 0 invalid | redundant=3;...'."""
     n = {k: len(report[k]) for k in ("invalid", "redundant", "unused")}
     label = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}[report["status"]]
-    wasted = sum(f["bytes"] for k in ("redundant", "unused") for f in report[k])
+    wasted = sum(
+        {f"{f['schema']}.{f['index']}": f["bytes"] for k in ("redundant", "unused") for f in report[k]}.values()
+    )
     text = f"{n['invalid']} invalid, {n['redundant']} redundant, {n['unused']} unused index(es)"
     if not report["stats"]["unused_meaningful"]:
         text += " (unused not judged: statistics younger than the minimum age)"
