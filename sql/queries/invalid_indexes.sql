@@ -1,5 +1,6 @@
 -- INVALID indexes (pg_index.indisvalid = false), minus those a running CREATE INDEX / REINDEX
--- is building right now (seen in pg_stat_progress_create_index or locked by another backend).
+-- is building right now (seen in pg_stat_progress_create_index, or held by another backend in a mode
+-- stronger than the ones queries and writers take on every index of a table they use).
 SELECT n.nspname                                   AS schema,
        t.relname                                   AS table,
        c.relname                                   AS index,
@@ -19,5 +20,6 @@ WHERE NOT i.indisvalid
   AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p
                   WHERE p.index_relid = i.indexrelid OR p.relid = i.indrelid)
   AND NOT EXISTS (SELECT 1 FROM pg_locks l
-                  WHERE l.relation = i.indexrelid AND l.pid <> pg_backend_pid())
+                  WHERE l.relation = i.indexrelid AND l.pid <> pg_backend_pid()
+                     AND l.mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock'))
 ORDER BY n.nspname, t.relname, c.relname;

@@ -1,7 +1,8 @@
 -- Leftovers of interrupted REINDEX ... CONCURRENTLY runs: INVALID indexes named <index>_ccnew[N]
 -- (the new copy never finished: drop it) or <index>_ccold[N] (the swap happened, the old copy was
 -- not dropped: drop it). A leftover that a running build is still making is reported with
--- in_progress = true and must not be touched.
+-- in_progress = true and must not be touched (a build shows in pg_stat_progress_create_index and holds
+-- the index in SHARE UPDATE EXCLUSIVE mode or stronger; queries and writers hold weaker locks).
 SELECT n.nspname                                   AS schema,
        t.relname                                   AS table,
        quote_ident(n.nspname) || '.' || quote_ident(t.relname) AS qualified_table,
@@ -12,7 +13,8 @@ SELECT n.nspname                                   AS schema,
        (EXISTS (SELECT 1 FROM pg_stat_progress_create_index p
                 WHERE p.index_relid = i.indexrelid OR p.relid = i.indrelid)
         OR EXISTS (SELECT 1 FROM pg_locks l
-                   WHERE l.relation = i.indexrelid AND l.pid <> pg_backend_pid())) AS in_progress
+                   WHERE l.relation = i.indexrelid AND l.pid <> pg_backend_pid()
+                     AND l.mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock'))) AS in_progress
 FROM pg_index i
 JOIN pg_class c     ON c.oid = i.indexrelid
 JOIN pg_class t     ON t.oid = i.indrelid
