@@ -296,6 +296,7 @@ def test_bad_input_is_one_line(db, ops):
         (["reindex", "--max-duration", "soon"], "--max-duration"),
         (["usage", "--min-stats-age", "x"], "--min-stats-age"),
         (["usage", "--metrics-file", "/nonexistent-dir/x.prom"], "--metrics-file"),
+        (["bloat", "--warning", "70", "--critical", "50"], "--critical"),
     ):
         proc = ops("maintain", *args)
         assert proc.returncode == 2, (args, proc.stderr)

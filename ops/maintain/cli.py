@@ -154,6 +154,8 @@ def bloat_cmd(
     2 CRITICAL, 3 UNKNOWN.
     """
     size = parse_size(min_size, "--min-size")
+    if critical < warning:
+        raise UsageError(f"--critical ({critical:g}) must not be below --warning ({warning:g})")
 
     def body() -> tuple[Any, int]:
         with connect(check_dsn(dsn)) as conn, _report_lock(conn, "bloat", lock_wait):
