@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> None:
     except OpsError as exc:
         print(f"ops: error: {exc}", file=sys.stderr)
         code = exc.exit_code
-        if "--json" in (argv if argv is not None else sys.argv[1:]):
+        if not exc.reported and "--json" in (argv if argv is not None else sys.argv[1:]):
             print_json({"error": str(exc), "exit_code": code})  # machines read stdout only
     except KeyboardInterrupt:
         print("ops: interrupted", file=sys.stderr)

@@ -66,17 +66,99 @@ def wait_replayed(primary_db, standby: Cluster, timeout: float = 30) -> None:
     raise AssertionError("replica did not catch up")
 
 
+WEB_PORT = free_port()  # each web host's nginx listens on its own address, same port
+
+
+def nginx_cmd(root: Path) -> str:
+    return f"nginx -p {root}/nginx/ -e logs/error.log -c {root}/nginx/conf/nginx.conf"
+
+
+def host_data(name: str, host: SshHost, db_env: dict[str, str]) -> dict:
+    """Each host's own paths (the hosts share this machine), as a real inventory gives them."""
+    root = host.root
+    data: dict = dict(host.inventory_data())
+    if name.startswith("db"):
+        data.update(
+            {
+                "db_ops_bin": OPS,
+                "db_pg_env": db_env,
+                "db_lock_timeout": 2,
+                "db_retries": 2,
+                "maint_cron_file": f"{root}/cron/s10-maintenance.crontab",
+                "maint_cron_user": "",
+                "maint_log_file": f"{root}/log/maintenance.log",
+                "maint_lock_dir": f"{root}/run",
+            }
+        )
+    if name.startswith("web"):
+        data.update(
+            {
+                "web_prefix": f"{root}/nginx",
+                "web_main_conf": f"{root}/nginx/conf/nginx.conf",
+                "web_site_path": f"{root}/nginx/conf/s10-site.conf",
+                "web_staging_dir": f"{root}/nginx/staging",
+                "web_access_log": f"{root}/nginx/logs/access.log",
+                "web_listen": f"{host.address}:{WEB_PORT}",
+                "web_upstream": "127.0.0.1:9",
+                # reload a running nginx, or start it: this host's own server on its own address
+                "web_reload_command": f"mkdir -p {root}/nginx/logs && ({nginx_cmd(root)} -s reload 2>/dev/null || {nginx_cmd(root)})",
+            }
+        )
+    if name.startswith("app"):
+        data.update({"app_env_path": f"{root}/app/cors.env"})
+    return data
+
+
+CORS = {
+    "cors_mode": "edge",
+    "cors_origins": ["https://app.example.com"],
+    "cors_allow_credentials": True,
+    "cors_max_age": 7200,
+}
+
+
 def write_inventory(path: Path, hosts: dict[str, SshHost], db_env: dict[str, str]) -> Path:
     def entry(name: str) -> tuple[str, dict]:
-        return (name, hosts[name].inventory_data())
+        return (name, host_data(name, hosts[name], db_env))
 
     text = f"""
-db_primary = ([{entry("db1")!r}], {{"db_ops_bin": {OPS!r}, "db_pg_env": {db_env!r}, "db_lock_timeout": 2, "db_retries": 2}})
-web = ([{entry("web1")!r}, {entry("web2")!r}], {{}})
-app = ([{entry("app1")!r}], {{}})
+db_primary = ([{entry("db1")!r}], {{}})
+web = ([{entry("web1")!r}, {entry("web2")!r}], {CORS!r})
+app = ([{entry("app1")!r}], {CORS!r})
 """
     path.write_text(text)
     return path
+
+
+def deployed_files(host: SshHost) -> set[str]:
+    """What the deploy left under a host's root (its sshd files aside)."""
+    ignore = {"sshd_config", "authorized_keys", "ssh_host_ed25519_key", "ssh_host_ed25519_key.pub", "sshd.pid"}
+    return {
+        str(p.relative_to(host.root))
+        for p in host.root.rglob("*")
+        if p.is_file() and p.name not in ignore and "logs" not in p.parts and "client_body_temp" not in str(p)
+    }
+
+
+def preflight(address: str) -> dict[str, str]:
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"http://{address}:{WEB_PORT}/api/auth/me",
+        method="OPTIONS",
+        headers={
+            "Origin": "https://app.example.com",
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "authorization",
+        },
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return {"status": str(resp.status), **{k.lower(): v for k, v in resp.headers.items()}}
+
+
+def stop_nginx(hosts: dict[str, SshHost]) -> None:
+    for name in ("web1", "web2"):
+        subprocess.run(f"{nginx_cmd(hosts[name].root)} -s quit", shell=True, capture_output=True, check=False)
 
 
 def pyinfra(inventory: Path, *flags: str) -> subprocess.CompletedProcess[str]:
@@ -99,15 +181,34 @@ def result_row(output: str, op: str) -> list[str]:
 
 def test_one_run_over_ssh_provisions_every_host_idempotently(db, ssh_hosts, tmp_path):
     inventory = write_inventory(tmp_path / "inv.py", ssh_hosts, db.cluster.env(db.name))
-    first = pyinfra(inventory)
-    assert first.returncode == 0, first.stdout
-    for name in HOSTS:
-        assert re.search(rf"\[{name}\]\s+Connected", first.stdout), first.stdout
-    assert result_row(first.stdout, MIGRATE_OP) == ["1", "1", "-", "-"]  # once, on db1 only
-    assert run_ops("migrate", "verify", env=db.env).returncode == 0
-    second = pyinfra(inventory)
-    assert second.returncode == 0, second.stdout
-    assert result_row(second.stdout, MIGRATE_OP) == ["1", "-", "-", "1"]
+    try:
+        first = pyinfra(inventory)
+        assert first.returncode == 0, first.stdout
+        for name in HOSTS:
+            assert re.search(rf"\[{name}\]\s+Connected", first.stdout), first.stdout
+        assert result_row(first.stdout, MIGRATE_OP) == ["1", "1", "-", "-"]  # once, on db1 only
+        assert run_ops("migrate", "verify", env=db.env).returncode == 0
+
+        # each host received exactly its pieces
+        files = {name: deployed_files(host) for name, host in ssh_hosts.items()}
+        assert files["db1"] == {"cron/s10-maintenance.crontab"}
+        for web in ("web1", "web2"):
+            assert {"nginx/conf/s10-site.conf", "nginx/conf/nginx.conf"} <= files[web]
+            assert not any("cron" in f or f.endswith(".env") for f in files[web])
+            answer = preflight(HOSTS[web])  # that host's own nginx answers at the edge
+            assert answer["status"] == "204" and answer["access-control-max-age"] == "7200"
+            assert answer["access-control-allow-origin"] == "https://app.example.com"
+        assert files["app1"] == {"app/cors.env"}
+        crontab = (ssh_hosts["db1"].root / "cron" / "s10-maintenance.crontab").read_text()
+        assert "ops maintain reindex" in crontab and "PGPASSWORD" not in crontab
+
+        second = pyinfra(inventory)
+        assert second.returncode == 0, second.stdout
+        assert result_row(second.stdout, MIGRATE_OP) == ["1", "-", "-", "1"]
+        grand = result_row(second.stdout, "Grand total")
+        assert grand[1] == "-", second.stdout  # no operation changed anything on any host
+    finally:
+        stop_nginx(ssh_hosts)
 
 
 def test_one_host_down_fails_alone(db, ssh_hosts, tmp_path):

@@ -58,10 +58,12 @@ def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: 
         code = exc.exit_code
         bad_input = isinstance(exc, UsageError)
         result = getattr(exc, "result", result)  # a partial failure still reports what it did
+        exc.reported = as_json and result is not None  # its JSON is already on stdout
         if report and not bad_input:
             code = exc.exit_code = UNKNOWN
             if as_json:
                 print_json({"status": UNKNOWN, "summary": f"UNKNOWN: {exc}"})
+                exc.reported = True
             else:
                 print(f"UNKNOWN: {exc}")
         raise
