@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ops.cors import HostPlan, host_plan
+from ops.cors import HostPlan, RenderedFile, host_plan
 from ops.errors import OpsError
 from ops.output import info, print_json, table
 
-SUBDIR = {"nginx-site": "nginx", "nginx-main": "nginx", "app-env": "app"}
+SUBDIR = {"nginx-site": "nginx", "nginx-main": "nginx", "app-env": "app", "crontab": "cron"}
 
 
 def _host_dir(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name).strip("_") or "host"
+
+
+def db_primary_files(h: Any) -> list[RenderedFile]:
+    """The crontab the deploy installs on a db_primary host (its settings validated like the deploy's)."""
+    if "db_primary" not in h.groups:
+        return []
+    from ops.deploy.cron import render as render_crontab
+    from ops.settings import DbSettings, MaintenanceSettings, host_settings
+
+    db = host_settings(DbSettings, h.data, "db", f"{h.name} (db_primary)")
+    maint = host_settings(MaintenanceSettings, h.data, "maint", f"{h.name} (db_primary maintenance)")
+    mode = 0o644 if maint.cron_user else 0o600  # as the deploy writes it
+    return [RenderedFile("crontab", maint.cron_file, render_crontab(maint, db), mode)]
 
 
 def render_env(env: str | None, inventory: str | None, out: Path, json: bool = False) -> list[dict]:
@@ -24,18 +37,20 @@ def render_env(env: str | None, inventory: str | None, out: Path, json: bool = F
     from ops.deploy.inventory import inventory_path, load_hosts
 
     path = Path(inventory) if inventory else inventory_path(env or "")
-    plans: list[tuple[str, HostPlan]] = []
+    plans: list[tuple[str, HostPlan | None, list[RenderedFile]]] = []
     for h in load_hosts(path):
         plan = host_plan(h.data, h.groups, h.name)
-        if plan is not None:
-            plans.append((h.name, plan))
+        files = list(plan.files) if plan is not None else []
+        files += db_primary_files(h)
+        if files:
+            plans.append((h.name, plan, files))
     if not plans:
-        info(f"{path}: no host in the web or app group, nothing to render")
+        info(f"{path}: no host in the db_primary, web or app group, nothing to render")
     written = []
-    for name, plan in plans:
-        for warning in plan.cors.warnings():
+    for name, plan, files in plans:
+        for warning in plan.cors.warnings() if plan is not None else []:
             info(f"WARNING {name}: {warning}")
-        for f in plan.files:
+        for f in files:
             target = out / _host_dir(name) / SUBDIR[f.kind] / Path(f.dest).name
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -65,8 +80,9 @@ def register(app: typer.Typer) -> None:
         ] = None,
         json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
     ) -> None:
-        """Render the Nginx site (and a standalone Nginx's main config) and the app's CORS env file,
-        exactly as the deploy would write them, into OUT/<host>/. Settings are validated first."""
+        """Render the Nginx site (and a standalone Nginx's main config), the app's CORS env file and the
+        primary's maintenance crontab, exactly as the deploy would write them, into OUT/<host>/.
+        Every host's settings are validated first; no host is contacted."""
         if (env is None) == (inventory is None):
             raise typer.BadParameter("give exactly one of --env or --inventory")
         render_env(env, inventory, out, json)

@@ -127,6 +127,10 @@ class MaintenanceSettings(BaseModel):
     log_file: str = Field("/var/log/s10-ops/maintenance.log", description="Append job output here, or 'syslog'")
     lock_dir: str = Field("/run/lock", description="Directory of the flock files")
     metrics_dir: str | None = Field(None, description="node_exporter textfile directory; None writes no metrics")
+    replica_dsns: list[str] = Field(
+        default_factory=list,
+        description="libpq DSNs (no password) of the replicas, so the usage report counts their scans",
+    )
     usage: MaintenanceJob = MaintenanceJob(schedule="0 6 * * 1")  # weekly, Monday 06:00
     reindex: MaintenanceJob = MaintenanceJob(schedule="0 3 1-7 * *", weekday=7)  # first Sunday 03:00, then analyze
     bloat: MaintenanceJob = MaintenanceJob(schedule="0 4 1-7 1,4,7,10 *", weekday=7)  # quarterly, first Sunday
@@ -145,6 +149,18 @@ class MaintenanceSettings(BaseModel):
     def _log(cls, value: str) -> str:
         if value != "syslog" and (not value.startswith("/") or not SAFE_PATH.match(value)):
             raise ValueError("must be 'syslog' or an absolute plain path")
+        return value
+
+    @field_validator("replica_dsns")
+    @classmethod
+    def _replica_dsns(cls, value: list[str]) -> list[str]:
+        from ops.db import check_dsn
+
+        for dsn in value:
+            try:
+                check_dsn(dsn)
+            except UsageError as exc:
+                raise ValueError(str(exc).replace("--dsn", "a replica DSN")) from None
         return value
 
     @field_validator("cron_user")

@@ -7,6 +7,7 @@ made from it with pg_basebackup -R and started on another port.
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -236,3 +237,78 @@ def test_migrations_refuse_a_replica(db, replica, ssh_hosts, tmp_path):
     assert re.search(r"\[db1\]\s+ops: error: the database in db_primary is a replica", deploy.stdout), deploy.stdout
     assert "web1" not in deploy.stdout  # --limit works per group
     assert run_ops("migrate", "status", "--json", env=db.env).returncode == 1  # nothing was written anywhere
+
+
+def test_cluster_wide_usage_counts_the_replicas_scans(db, replica):
+    run_ops("migrate", "apply", env=db.env, check=True)
+    db.execute(
+        "INSERT INTO users (email) VALUES ('owner@example.com');"
+        "INSERT INTO organizations (name, owner_id) SELECT 'o', id FROM users"
+    )
+    wait_replayed(db, replica)
+    import psycopg
+
+    # The replica's read traffic lives on idx_organizations_owner_id; the primary never uses it.
+    with psycopg.connect(replica.dsn(db.name), autocommit=True) as conn:
+        conn.execute("SET enable_seqscan = off")
+        for _ in range(3):
+            conn.execute("SELECT * FROM organizations WHERE owner_id = 1").fetchall()
+        conn.execute("SELECT pg_stat_force_next_flush()")
+        conn.execute("SELECT 1")  # the flush happens at the end of a transaction
+    time.sleep(0.5)
+
+    def unused(*extra: str) -> dict:
+        proc = run_ops("maintain", "usage", "--json", "--min-stats-age", "0s", *extra, env=db.env)
+        assert proc.returncode in (0, 1), proc.stderr
+        return json.loads(proc.stdout)
+
+    primary_only = unused()
+    assert "idx_organizations_owner_id" in {f["index"] for f in primary_only["unused"]}
+
+    cluster = unused("--replica", replica.dsn(db.name))
+    assert "idx_organizations_owner_id" not in {f["index"] for f in cluster["unused"]}
+    row = next(r for r in cluster["indexes"] if r["index"] == "idx_organizations_owner_id")
+    replica_node = next(n["node"] for n in cluster["nodes"] if n["role"] == "replica")
+    assert row["scans_by_node"][replica_node] >= 3 and row["scans"] >= 3
+    assert [n["role"] for n in cluster["nodes"]] == ["primary", "replica"]
+    assert all(n["counting_since"] for n in cluster["nodes"])
+
+    down = run_ops("maintain", "usage", "--replica", "host=127.0.0.1 port=1 dbname=x", env=db.env)
+    assert down.returncode == 3 and "replica host=127.0.0.1 port=1" in down.stderr
+
+
+def test_the_weekly_usage_job_counts_the_replicas(db, replica, tmp_path):
+    """The crontab the deploy writes passes each replica to the usage report, and that line runs."""
+    from ops.deploy.cron import cron_lines
+    from ops.settings import DbSettings, MaintenanceSettings
+
+    settings = MaintenanceSettings(
+        cron_file=str(tmp_path / "crontab"),
+        cron_user="",
+        log_file=str(tmp_path / "maint.log"),
+        lock_dir=str(tmp_path),
+        replica_dsns=[replica.dsn(db.name)],
+    )
+    dbs = DbSettings(ops_bin=OPS, pg_env=db.cluster.env(db.name))
+    usage = next(line for line in cron_lines(settings, dbs) if "usage" in line.command)
+    assert f"--replica '{replica.dsn(db.name)}'" in usage.command
+    # cron gives the job the crontab's PG* lines as its environment
+    proc = subprocess.run(usage.command, shell=True, capture_output=True, text=True, timeout=120, env=db.env)
+    assert proc.returncode == 0, proc.stderr
+    log = (tmp_path / "maint.log").read_text()
+    assert "UNKNOWN" not in log, log
+    assert f"replica  {replica.socket_dir}:{replica.port}/{db.name}" in log, log
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+def test_example_inventories_validate_and_render_without_connecting(env, tmp_path):
+    """Every host's settings in the example inventories are valid; render writes each host's pieces."""
+    proc = run_ops("render", "--env", env, "--out", str(tmp_path), "--json", env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    written = json.loads(proc.stdout)
+    kinds = {}
+    for w in written:
+        kinds.setdefault(w["host"].split(".")[0][:-1], set()).add(w["kind"])
+    assert kinds == {"db": {"crontab"}, "web": {"nginx-site"}, "app": {"app-env"}}
+    crontab = next(Path(w["file"]) for w in written if w["kind"] == "crontab").read_text()
+    assert "--replica service=s10_db2" in crontab and "PGPASSWORD" not in crontab

@@ -58,7 +58,8 @@ def _wrap(settings: MaintenanceSettings, name: str, job: MaintenanceJob, command
 def cron_lines(settings: MaintenanceSettings, db: DbSettings) -> list[CronLine]:
     lines = []
     if settings.usage.enabled:
-        cmd = _ops(db, "usage", *_metrics(settings, "usage"), *settings.usage.options)
+        replicas = [arg for dsn in settings.replica_dsns for arg in ("--replica", dsn)]
+        cmd = _ops(db, "usage", *_metrics(settings, "usage"), *replicas, *settings.usage.options)
         lines.append(
             CronLine(
                 "index usage report (weekly)", settings.usage.schedule, _wrap(settings, "usage", settings.usage, [cmd])

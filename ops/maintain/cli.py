@@ -8,14 +8,15 @@ analyze) exit 0 when done and non-zero with one line on stderr when not. Every c
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Annotated, Any
 
 import typer
 
 from ops.db import advisory_lock, check_dsn, connect
-from ops.errors import FAILED, OK, UNKNOWN, OpsError, UsageError
+from ops.errors import FAILED, OK, UNKNOWN, ConnectError, OpsError, UsageError
 from ops.maintain import analyze as analyze_mod
 from ops.maintain import bloat as bloat_mod
 from ops.maintain import metrics
@@ -73,6 +74,22 @@ def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: 
     raise typer.Exit(code)
 
 
+@contextlib.contextmanager
+def replicas(dsns: list[str] | None) -> Iterator[list[Any]]:
+    """Connections to each --replica, closed afterwards; an unreachable one is named (UNKNOWN)."""
+    conns: list[Any] = []
+    try:
+        for dsn in dsns or []:
+            try:
+                conns.append(connect(check_dsn(dsn)))
+            except ConnectError as exc:
+                raise ConnectError(f"replica {dsn}: {exc}") from None
+        yield conns
+    finally:
+        for c in conns:
+            c.close()
+
+
 def _report_lock(conn: Any, job: str, wait: float) -> Any:
     return advisory_lock(conn, f"maintain-{job}", wait)
 
@@ -89,6 +106,13 @@ def usage_cmd(
         ),
     ] = "7d",
     lock_wait: LockWaitOpt = 10.0,
+    replica: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--replica",
+            help="A replica's DSN (no password), repeatable: its scans count before an index is called unused.",
+        ),
+    ] = None,
 ) -> None:
     """Per index: size, scans, tuples read since the stats reset; unused, redundant and invalid findings.
 
@@ -98,8 +122,8 @@ def usage_cmd(
     min_age = parse_duration(min_stats_age, "--min-stats-age")
 
     def body() -> tuple[Any, int]:
-        with connect(check_dsn(dsn)) as conn, _report_lock(conn, "usage", lock_wait):
-            rep = usage_mod.findings(conn, min_stats_age=min_age)
+        with connect(check_dsn(dsn)) as conn, _report_lock(conn, "usage", lock_wait), replicas(replica) as rconns:
+            rep = usage_mod.findings(conn, min_stats_age=min_age, replicas=rconns)
         if json:
             print_json(rep)
         else:
@@ -120,17 +144,27 @@ def _print_usage(rep: dict[str, Any]) -> None:
     title = (
         f"index usage since {st.get('counting_since'):%Y-%m-%d %H:%M} ({human_duration(st.get('age_s'))} of counters)"
     )
+    nodes = [n["node"] for n in rep.get("nodes", [])]
+    per_node = len(nodes) > 1  # cluster-wide: show where the scans happened
     rows = [
         (
             f"{r['table']}.{r['index']}",
             human_bytes(r["bytes"]),
             r["scans"],
+            *([r["scans_by_node"].get(n, 0) for n in nodes] if per_node else []),
             r["tuples_read"],
             ", ".join(flags.get(f"{r['schema']}.{r['index']}", [])),
         )
         for r in rep["indexes"]
     ]
-    table(title, ["index", "size", "scans", "tuples read", "finding"], rows)
+    node_cols = [f"scans {n}" for n in nodes] if per_node else []
+    table(title, ["index", "size", "scans", *node_cols, "tuples read", "finding"], rows)
+    if per_node:
+        for n in rep["nodes"]:
+            info(
+                f"{n['role']:8} {n['node']}: counters since {n['counting_since']:%Y-%m-%d %H:%M} "
+                f"({human_duration(n.get('age_s'))})"
+            )
     for kind in ("invalid", "redundant", "unused"):
         for f in rep[kind]:
             info(f"{kind.upper():9} {f['index']}: {f['reason']}\n          fix: {f['fix']}")

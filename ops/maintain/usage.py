@@ -85,7 +85,12 @@ def unused(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "table": r["table"],
             "bytes": r["bytes"],
             "definition": r["definition"],
-            "reason": "no scans since the statistics reset (check the replicas' counters too)",
+            "scans_by_node": r.get("scans_by_node", {}),
+            "reason": (
+                f"no scans on {len(r['scans_by_node'])} node(s) since their statistics resets"
+                if len(r.get("scans_by_node", {})) > 1
+                else "no scans since the statistics reset (on the primary only: pass --replica for each replica)"
+            ),
             "fix": drop_command(r["qualified"]),
         }
         for r in rows
@@ -93,15 +98,55 @@ def unused(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-def findings(conn: psycopg.Connection[Any], min_stats_age: float = DEFAULT_MIN_STATS_AGE) -> dict[str, Any]:
-    """The whole usage report: ``indexes``, ``unused``, ``redundant``, ``invalid``, ``stats``, ``status``."""
+def node_name(conn: psycopg.Connection[Any]) -> str:
+    """host:port/dbname of a connection (never its password)."""
+    info = conn.info
+    return f"{info.host}:{info.port}/{info.dbname}"
+
+
+def merge_scans(rows: list[dict[str, Any]], primary: str, replicas: dict[str, list[dict[str, Any]]]) -> None:
+    """Add each replica's scan counts to the primary's rows: ``scans`` becomes the cluster total and
+    ``scans_by_node`` shows where they happened (each replica keeps its own counters)."""
+    for row in rows:
+        row["scans_by_node"] = {primary: row["scans"]}
+    by_name = {r["qualified"]: r for r in rows}
+    for node, replica_rows in replicas.items():
+        for r in replica_rows:
+            row = by_name.get(r["qualified"])
+            if row is not None:
+                row["scans_by_node"][node] = r["scans"]
+                row["scans"] += r["scans"]
+                row["tuples_read"] += r["tuples_read"]
+
+
+def findings(
+    conn: psycopg.Connection[Any],
+    min_stats_age: float = DEFAULT_MIN_STATS_AGE,
+    replicas: list[psycopg.Connection[Any]] | None = None,
+) -> dict[str, Any]:
+    """The whole usage report: ``indexes``, ``unused``, ``redundant``, ``invalid``, ``stats``, ``nodes``, ``status``.
+
+    With ``replicas``, scans are counted across the cluster before an index is called unused, and
+    the judgement waits until every node's counters are old enough.
+    """
     stats = stats_age(conn)
     rows = [dict(r) for r in conn.execute(query("index_usage")).fetchall()]
-    meaningful = (stats.get("age_s") or 0) >= min_stats_age
+    primary = node_name(conn)
+    nodes = [{"node": primary, "role": "primary", **stats}]
+    replica_rows: dict[str, list[dict[str, Any]]] = {}
+    for rep_conn in replicas or []:
+        name = node_name(rep_conn)
+        nodes.append({"node": name, "role": "replica", **stats_age(rep_conn)})
+        replica_rows[name] = [dict(r) for r in rep_conn.execute(query("index_usage")).fetchall()]
+    merge_scans(rows, primary, replica_rows)
+    youngest = min((n.get("age_s") or 0) for n in nodes)
+    meaningful = youngest >= min_stats_age
     stats["min_age_s"] = min_stats_age
     stats["unused_meaningful"] = meaningful
+    stats["youngest_node_age_s"] = youngest
     report: dict[str, Any] = {
         "stats": stats,
+        "nodes": nodes,
         "indexes": rows,
         "unused": unused(rows) if meaningful else [],
         "redundant": redundant(conn),
