@@ -33,7 +33,8 @@ lint-sql: $(VENV)/.installed
 	$(VENV)/bin/squawk --config .squawk.toml sql/migrations/*.sql
 
 lint: $(VENV)/.installed lint-sql
-	$(VENV)/bin/ruff check ops tests deploy.py inventory
+	$(VENV)/bin/ruff check ops tests deploy.py inventory bench
+	$(VENV)/bin/mypy ops
 
 test: setup lint
 	$(VENV)/bin/pytest -q

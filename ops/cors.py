@@ -312,7 +312,7 @@ def host_plan(data: object, groups: list[str], where: str) -> HostPlan | None:
     if not (in_web or in_app):
         return None
     env_name = str(data.get("env") or "unnamed")  # type: ignore[attr-defined]
-    models = {"cors": CorsSettings, "web": WebSettings, "app": AppSettings}
+    models: dict[str, type[BaseModel]] = {"cors": CorsSettings, "web": WebSettings, "app": AppSettings}
     _no_unknown_keys(data, models, where)
     cors = host_settings(CorsSettings, data, "cors", f"{where}, cors_*")
     web = host_settings(WebSettings, data, "web", f"{where}, web_*") if in_web else None

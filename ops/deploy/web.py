@@ -141,10 +141,11 @@ def cors_deployed(plan: HostPlan) -> None:
     for warning in plan.cors.warnings():
         logger.warning(f"{host.name}: {warning}")
     steps = []
-    if plan.web is not None:
-        steps.append(lambda: _web(plan.web, plan.files))
-    if plan.app is not None:
-        steps.append(lambda: app_env_file(plan.app, plan.files))
+    web, app = plan.web, plan.app
+    if web is not None:
+        steps.append(lambda: _web(web, plan.files))
+    if app is not None:
+        steps.append(lambda: app_env_file(app, plan.files))
     for step in steps if plan.cors.mode == "edge" else reversed(steps):
         step()
 

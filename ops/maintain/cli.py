@@ -274,7 +274,7 @@ def reindex_cmd(
         if json:
             print_json(summary)
         elif summary["rebuilt"] and dry_run:
-            rows = [
+            rows: list[tuple[str, ...]] = [
                 (
                     f"{e['table']}.{e['index']}",
                     f"{e['bloat_pct']:.0f}% ({e['measured_by']})",

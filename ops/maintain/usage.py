@@ -112,11 +112,11 @@ def merge_scans(rows: list[dict[str, Any]], primary: str, replicas: dict[str, li
     by_name = {r["qualified"]: r for r in rows}
     for node, replica_rows in replicas.items():
         for r in replica_rows:
-            row = by_name.get(r["qualified"])
-            if row is not None:
-                row["scans_by_node"][node] = r["scans"]
-                row["scans"] += r["scans"]
-                row["tuples_read"] += r["tuples_read"]
+            match = by_name.get(r["qualified"])
+            if match is not None:
+                match["scans_by_node"][node] = r["scans"]
+                match["scans"] += r["scans"]
+                match["tuples_read"] += r["tuples_read"]
 
 
 def findings(
