@@ -44,7 +44,8 @@ def slow_query(
         typer.Option("--params", "--param", "-p", help="Value for $1, $2, ... in order (repeat the option)."),
     ] = None,
     timeout: Annotated[
-        float, typer.Option("--timeout", min=0.1, max=3600, help="statement_timeout in seconds for the EXPLAIN ANALYZE.")
+        float,
+        typer.Option("--timeout", min=0.1, max=3600, help="statement_timeout in seconds for the EXPLAIN ANALYZE."),
     ] = 30.0,
     lock_timeout: Annotated[
         float, typer.Option("--lock-timeout", min=0.05, max=600, help="Seconds to wait for a lock before giving up.")
@@ -129,10 +130,13 @@ def cors(
     ] = None,
     paths: Annotated[
         list[str] | None,
-        typer.Option("--paths", help="Paths or URLs the page calls: how many preflights they cost (repeat the option)."),
+        typer.Option(
+            "--paths", help="Paths or URLs the page calls: how many preflights they cost (repeat the option)."
+        ),
     ] = None,
     credentials: Annotated[
-        bool, typer.Option("--credentials/--no-credentials", help="The page sends cookies (fetch credentials: 'include').")
+        bool,
+        typer.Option("--credentials/--no-credentials", help="The page sends cookies (fetch credentials: 'include')."),
     ] = True,
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=120, help="Seconds per HTTP request.")] = 10.0,
     insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")] = False,

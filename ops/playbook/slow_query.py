@@ -370,7 +370,9 @@ def check_params(shape: Shape, params: list[str]) -> None:
     if shape.params != len(params):
         raise UsageError(
             f"the statement uses {shape.params} parameter(s) ($1..${shape.params}) but {len(params)} --params "
-            "value(s) were given" if shape.params else f"the statement has no $n parameters but {len(params)} --params value(s) were given"
+            "value(s) were given"
+            if shape.params
+            else f"the statement has no $n parameters but {len(params)} --params value(s) were given"
         )
 
 
@@ -399,9 +401,8 @@ def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: R
     used = sorted({n["Index Name"] for n, _ in walk(plan["Plan"]) if "Index Name" in n})
     took = f"{plan['Execution Time']:.2f} ms" if "Execution Time" in plan else "estimated only"
     report.ok_summary = (
-        (f"uses {', '.join(used)}; " if used else "")
-        + f"no sequential scan of a large table, no avoidable sort, estimates within {MISESTIMATE_RATIO}x ({took})"
-    )
+        f"uses {', '.join(used)}; " if used else ""
+    ) + f"no sequential scan of a large table, no avoidable sort, estimates within {MISESTIMATE_RATIO}x ({took})"
     report.details.update(
         {
             "statement": text.strip(),
@@ -465,7 +466,11 @@ def read_plan(
             low, high = min(est, act), max(est, act)
             under = act > est
             stopped_early = any(a["Node Type"] in EARLY_STOP for a in ancestors)
-            if high >= MISESTIMATE_MIN_ROWS and high / max(low, 1) >= MISESTIMATE_RATIO and (under or not stopped_early):
+            if (
+                high >= MISESTIMATE_MIN_ROWS
+                and high / max(low, 1) >= MISESTIMATE_RATIO
+                and (under or not stopped_early)
+            ):
                 prev = misestimated.get(table.key)
                 if prev is None or high / max(low, 1) > max(prev) / max(min(prev), 1):
                     misestimated[table.key] = (est, act)
@@ -538,9 +543,7 @@ def unmatched_indexes(table: TableInfo, shape: Shape, tables: dict[str, TableInf
             continue
         lead = ix["columns"][0].strip('"') if ix["columns"] else ""
         if lead in wrapped:
-            msg = (
-                f"{ix['index']} ({', '.join(ix['columns'])}) cannot serve the filter: it wraps {lead} in {wrapped[lead]}()"
-            )
+            msg = f"{ix['index']} ({', '.join(ix['columns'])}) cannot serve the filter: it wraps {lead} in {wrapped[lead]}()"
             fix = f"index the expression instead: CREATE INDEX CONCURRENTLY ... ON {table.name} ({wrapped[lead]}({lead}));"
         elif lead in filtered:
             msg = (
@@ -575,7 +578,7 @@ def attach_suggestions(report: Report, suggestions: list[Suggestion]) -> None:
                 + ("(the planner uses it)" if h["planner_uses_it"] else "(the planner would NOT use it)")
             )
             if not h["proven"]:
-                proof += f"; not proven: the cost does not drop by half or more"
+                proof += "; not proven: the cost does not drop by half or more"
         fix = "\n".join(
             x
             for x in (
@@ -590,4 +593,3 @@ def attach_suggestions(report: Report, suggestions: list[Suggestion]) -> None:
             f.fix = fix if i == 0 else f"the index on ({', '.join(s.columns)}) above"
         if not cured:
             report.add(INFO, "suggested-index", f"index ({', '.join(s.columns)}) on {s.table}", fix)
-
