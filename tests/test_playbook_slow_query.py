@@ -36,7 +36,9 @@ def jobs_db(pg_cluster, jobs_template) -> Iterator[Database]:
     """A fresh copy of the loaded database, before the S10 indexes, freshly analyzed."""
     name = f"t_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(jobs_template)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(jobs_template))
+        )
     database = Database(pg_cluster, name)
     database.execute("ANALYZE")  # statistics counters are per database: start this one fresh
     yield database

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ops.db import check_dsn
-from ops.output import console, info, print_json
+from ops.output import console, print_json
 from ops.playbook.report import Report
 
 playbook_app = typer.Typer(
@@ -162,6 +162,3 @@ def cors(
 def register(app: typer.Typer) -> None:
     """Add the ``playbook`` group to the ops CLI."""
     app.add_typer(playbook_app, name="playbook")
-
-
-__all__ = ["register", "info"]
