@@ -1,8 +1,8 @@
 """Small hand-written nginx configs with one CORS fault each, plus a correct one, for the cors playbook.
 
 One nginx serves them all: the edge on ``edge_port`` (one location per case) and, on
-``app_port``, a stand-in for the app that answers CORS itself (as Starlette's CORSMiddleware
-would), so that /two-origins/ shows the real-world cause of two Access-Control-Allow-Origin
+``app_port``, a stand-in for the app that answers CORS itself for the page's origin (as
+Starlette's CORSMiddleware would), so that /two-origins/ shows the real-world cause of two Access-Control-Allow-Origin
 headers: nginx and the app both answering.
 """
 
@@ -75,8 +75,8 @@ def edge_config(edge_port: int, app_port: int) -> tuple[str, str]:
     ]
     app = """
     location / {
-        add_header Access-Control-Allow-Origin $http_origin always;
-        add_header Access-Control-Allow-Credentials true always;
+        add_header Access-Control-Allow-Origin $cors_origin always;
+        add_header Access-Control-Allow-Credentials $cors_credentials always;
         add_header Access-Control-Allow-Methods "GET, POST, PUT, PATCH, DELETE, OPTIONS" always;
         add_header Access-Control-Allow-Headers "Authorization, Content-Type" always;
         add_header Access-Control-Max-Age 600 always;

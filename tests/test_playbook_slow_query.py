@@ -109,15 +109,30 @@ def test_after_the_migrations_the_seed_query_is_healthy(jobs_db):
     assert report["suggestions"] == []
 
 
-def test_an_existing_index_that_covers_the_suggestion_is_named(jobs_db):
+def test_an_index_the_planner_cannot_use_because_of_the_type_is_named(jobs_db):
     jobs_db.execute("CREATE INDEX idx_jobs_user_created ON content_jobs (user_id, created_at)")
-    jobs_db.execute("ANALYZE content_jobs")
-    # Force the planner away from it for this session's check by asking for most of the table.
-    code, report = slow_query(jobs_db, "SELECT * FROM content_jobs WHERE user_id > $1 ORDER BY created_at", "-p", "0")
+    # user_id is bigint; comparing it with a numeric makes the index unusable.
+    code, report = slow_query(jobs_db, "SELECT * FROM content_jobs WHERE user_id = 42.0")
     assert code == 1
     found = checks(report)
     assert "seq-scan" in found
-    assert "index-not-matched" in found and "idx_jobs_user_created" in found["index-not-matched"]["message"]
+    assert "idx_jobs_user_created" in found["index-exists"]["message"]
+    assert "leads with the filtered column user_id" in found["index-not-matched"]["message"]
+    assert report["suggestions"][0]["covered_by"] == "idx_jobs_user_created"
+
+
+def test_a_function_around_the_column_is_named_with_the_expression_index(jobs_db):
+    jobs_db.execute("CREATE INDEX idx_jobs_topic ON content_jobs (topic)")
+    code, report = slow_query(jobs_db, "SELECT id FROM content_jobs WHERE lower(topic) = $1", "-p", "topic 42")
+    found = checks(report)
+    assert code == 1 and "seq-scan" in found
+    assert "wraps topic in lower()" in found["index-not-matched"]["message"]
+    assert "(lower(topic))" in found["index-not-matched"]["fix"]
+
+
+def test_a_scan_that_keeps_most_of_the_table_is_not_blamed(jobs_db):
+    code, report = slow_query(jobs_db, "SELECT count(*) FROM content_jobs WHERE user_id > $1", "-p", "10")
+    assert code == 0 and "seq-scan" not in checks(report), report["findings"]
 
 
 def test_a_bulk_load_without_analyze_is_diagnosed_as_stale_statistics(jobs_db):

@@ -98,6 +98,11 @@ def look_alikes(origin: str) -> dict[str, str]:
     return {trick: o for trick, o in tricks.items() if o and o != origin}
 
 
+def cors_headers(resp: httpx.Response) -> list[list[str]]:
+    """The CORS-related headers of a response, repeats kept (two Allow-Origin headers are a fault)."""
+    return [[k, v] for k, v in resp.headers.multi_items() if k.lower().startswith(("access-control-", "vary"))]
+
+
 def _list(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
 
@@ -234,7 +239,7 @@ def grade_preflight(resp: httpx.Response, origin: str, opts: Options, report: Re
     max_age = resp.headers.get("access-control-max-age")
     report.details["preflight"] = {
         "status": resp.status_code,
-        "headers": {k: v for k, v in resp.headers.multi_items() if k.lower().startswith(("access-control-", "vary"))},
+        "headers": cors_headers(resp),
         "browser_cache_s": browser_cache(max_age),
     }
     if 300 <= resp.status_code < 400:
@@ -324,7 +329,7 @@ def grade_real(resp: httpx.Response, method: str, origin: str, opts: Options, re
     report.details["real_request"] = {
         "method": method,
         "status": resp.status_code,
-        "headers": {k: v for k, v in resp.headers.multi_items() if k.lower().startswith(("access-control-", "vary"))},
+        "headers": cors_headers(resp),
         "exposed": sorted(exposed),
     }
     if method != opts.method:
@@ -395,7 +400,7 @@ def render(report: Report) -> list[str]:
     lines = []
     if "preflight" in d:
         p = d["preflight"]
-        headers = "; ".join(f"{k}: {v}" for k, v in p["headers"].items()) or "no CORS headers"
+        headers = "; ".join(f"{k}: {v}" for k, v in p["headers"]) or "no CORS headers"
         lines.append(f"preflight: OPTIONS {d['url']} -> {p['status']} ({headers})")
         lines.append("browsers cache it: " + ", ".join(f"{b} {s:,} s" for b, s in p["browser_cache_s"].items()))
     if "real_request" in d:

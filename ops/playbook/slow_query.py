@@ -36,6 +36,7 @@ from ops.playbook.sqlshape import ColumnUse, Shape, analyse
 from ops.sqlfiles import query
 
 LARGE_TABLE_ROWS = 10_000  # a sequential scan of fewer rows is cheap enough to leave alone
+SELECTIVE_SHARE = 0.10  # ... and one that keeps more than this share of the table is the right plan
 MISESTIMATE_RATIO = 10  # the planner's row estimate is "off" at 10x or more
 MISESTIMATE_MIN_ROWS = 100  # ... and when it is about enough rows to matter
 SORT_MIN_ROWS = 10_000  # a sort of this many rows is worth an index even without LIMIT
@@ -201,7 +202,8 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
         bits = [f"est {node.get('Plan Rows', 0):,} rows"]
         if "Actual Rows" in node:
             loops = node.get("Actual Loops", 1)
-            bits.append(f"actual {total_rows(node):,.0f} rows" if loops else "never executed")
+            per_loop = f"actual {node['Actual Rows']:,.0f} rows" + (f" x {loops} loops" if loops > 1 else "")
+            bits.append(per_loop if loops else "never executed")
             bits.append(f"{node.get('Actual Total Time', 0):,.2f} ms")
         if "Sort Key" in node:
             bits.append("by " + ", ".join(node["Sort Key"]))
@@ -431,7 +433,13 @@ def read_plan(
     misestimated: dict[str, tuple[float, float]] = {}
     for node, ancestors in walk(plan["Plan"]):
         table = tables.get(node.get("Alias", node.get("Relation Name", "")))
-        if node["Node Type"] == "Seq Scan" and "Filter" in node and table and table.rows >= LARGE_TABLE_ROWS:
+        if (
+            node["Node Type"] == "Seq Scan"
+            and "Filter" in node
+            and table
+            and table.rows >= LARGE_TABLE_ROWS
+            and total_rows(node) <= SELECTIVE_SHARE * table.rows
+        ):
             removed = node.get("Rows Removed by Filter")
             loops = max(node.get("Actual Loops", 1), 1)
             read = (

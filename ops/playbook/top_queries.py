@@ -38,7 +38,8 @@ def next_command(sql_text: str) -> str | None:
         return None
     params = max((int(n) for n in re.findall(r"\$(\d+)", sql_text)), default=0)
     args = " ".join(f"--params VALUE_{n}" for n in range(1, params + 1))
-    return f"ops playbook slow-query {shlex.quote(' '.join(sql_text.split()))}" + (f" {args}" if args else "")
+    text = sql_text.strip() if "--" in sql_text else " ".join(sql_text.split())  # a -- comment ends at its newline
+    return f"ops playbook slow-query {shlex.quote(text)}" + (f" {args}" if args else "")
 
 
 def top_queries(dsn: str | None, *, limit: int = 10, slow_ms: float = 100.0) -> Report:
