@@ -186,6 +186,7 @@ def test_a_delete_leaves_every_row(jobs_db):
         "SELECT * FROM content_jobs WHERE user_id = 1 FOR UPDATE",
         "UPDATE content_jobs SET status = 'failed'",
         "INSERT INTO content_jobs (org_id, user_id) SELECT org_id, user_id FROM content_jobs",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()",
     ],
 )
 def test_every_data_modifying_form_is_explained_without_running(jobs_db, statement):

@@ -117,7 +117,7 @@ def run_explain(
         report.add(
             INFO,
             "not-executed",
-            f"the statement modifies data ({shape.why_write}): explained WITHOUT ANALYZE, so it did not run; "
+            f"the statement changes data or state ({shape.why_write}): explained WITHOUT ANALYZE, so it did not run; "
             "the plan shows estimates only",
             "to see real timings run it with --analyze-writes (it executes, then is rolled back; "
             "it holds row locks and advances sequences meanwhile)",
@@ -132,7 +132,7 @@ def run_explain(
             WARNING,
             "timeout",
             f"the statement ran longer than {opts.timeout:g} s (--timeout) and was cancelled; "
-            "the plan below is the planner's estimate without ANALYZE",
+            "the plan shown is the planner's estimate without ANALYZE",
             "read the estimates in the plan, or rerun with a larger --timeout at a quiet hour",
         )
     except errors.ReadOnlySqlTransaction as exc:
@@ -141,7 +141,7 @@ def run_explain(
             INFO,
             "not-executed",
             f"the statement tried to write although it reads like a SELECT ({first_line(exc)}), and the READ ONLY "
-            "transaction stopped it: nothing changed; the plan below is without ANALYZE",
+            "transaction stopped it: nothing changed; the plan shown is without ANALYZE",
         )
     except errors.LockNotAvailable:
         conn.rollback()
@@ -156,7 +156,7 @@ def run_explain(
     finally:
         if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             conn.rollback()
-    how["analyze"] = False
+    how.update(analyze=False, read_only=True)
     try:
         _begin(conn, read_only=True, opts=opts)
         return _explain(conn, "FORMAT JSON", text, opts.params), how
