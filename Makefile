@@ -23,6 +23,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(PY) -m ops.localenv up
 	$(PYINFRA) -y inventory/local.py deploy.py
+	$(PY) -m ops.localenv web-up
 	@$(LOCAL_ENV); $(OPS) migrate verify; $(OPS) migrate status | tail -n 1
 
 demo-down:

@@ -7,12 +7,12 @@ import os
 from collections.abc import Iterator
 
 import pytest
-from conftest import run_ops
-from nginx_helper import Nginx, http_config, start_nginx
-from playbook_edge import PAGE_ORIGIN, edge_config
 
 from ops.localpg import free_port
 from ops.playbook.cors_check import browser_cache, look_alikes, needs_preflight
+from tests.conftest import run_ops
+from tests.nginx_helper import Nginx, http_config, start_nginx
+from tests.playbook_edge import PAGE_ORIGIN, edge_config
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"COLUMNS": "200"}
 

@@ -8,11 +8,11 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
-from conftest import TEMPLATE_DB, Database, run_ops
-from playbook_data import SEED_SLOW_QUERY, bulk_load_for_user, hypopg_available, load_jobs
 from psycopg import sql
 
 from ops.playbook.sqlshape import analyse
+from tests.conftest import TEMPLATE_DB, Database, run_ops
+from tests.playbook_data import SEED_SLOW_QUERY, bulk_load_for_user, hypopg_available, load_jobs
 
 JOBS_TEMPLATE = "s10_jobs_template"
 

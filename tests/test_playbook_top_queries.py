@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import shlex
 
-from conftest import run_ops
-from playbook_data import SEED_SLOW_QUERY, load_jobs
+from tests.conftest import run_ops
+from tests.playbook_data import SEED_SLOW_QUERY, load_jobs
 
 
 def test_without_the_extension_it_says_so_and_how_to_fix_it(db):

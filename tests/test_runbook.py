@@ -22,13 +22,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
-from conftest import OPS_BIN
-from nginx_helper import Nginx, http_config, start_nginx
-from playbook_data import SEED_SLOW_QUERY, bulk_load_for_user, hypopg_available, load_jobs
-from playbook_edge import edge_config
 
 from ops import REPO_ROOT
 from ops.localpg import free_port
+from tests.conftest import OPS_BIN
+from tests.nginx_helper import Nginx, http_config, start_nginx
+from tests.playbook_data import SEED_SLOW_QUERY, bulk_load_for_user, hypopg_available, load_jobs
+from tests.playbook_edge import edge_config
 
 RUNBOOK = REPO_ROOT / "RUNBOOK.md"
 API = "https://api.example.com"
