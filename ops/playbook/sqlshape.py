@@ -7,6 +7,7 @@ which columns does it filter and sort on per table (the raw material for an inde
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pglast
 from pglast import ast
@@ -96,12 +97,12 @@ class _Scan(Visitor):
             self._write("FOR UPDATE/SHARE (locks rows)")
 
     def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:
-        name = node.funcname[-1].sval.lower()
+        name = (node.funcname[-1].sval or "").lower() if node.funcname else ""
         if name in SIDE_EFFECT_FUNCTIONS:
             self._write(f"{name}() acts outside the tables")
 
     def visit_ParamRef(self, ancestors: object, node: ast.ParamRef) -> None:
-        self.max_param = max(self.max_param, node.number)
+        self.max_param = max(self.max_param, node.number or 0)
 
 
 def parse_one(text: str) -> ast.Node:
@@ -135,7 +136,7 @@ def analyse(text: str) -> Shape:
         why_write=", ".join(scan.writes),
         params=scan.max_param,
     )
-    if isinstance(stmt, ast.SelectStmt) and stmt.op.name == "SETOP_NONE":
+    if isinstance(stmt, ast.SelectStmt) and (stmt.op is None or stmt.op.name == "SETOP_NONE"):
         _from(shape, stmt.fromClause or ())
         _where(shape, stmt.whereClause)
         _order(shape, stmt.sortClause or ())
@@ -145,43 +146,43 @@ def analyse(text: str) -> Shape:
     return shape
 
 
-def _from(shape: Shape, items: tuple[ast.Node, ...] | list[ast.Node]) -> None:
+def _from(shape: Shape, items: Any) -> None:
     for item in items:
-        if isinstance(item, ast.RangeVar):
-            alias = item.alias.aliasname if item.alias else item.relname
+        if isinstance(item, ast.RangeVar) and item.relname:
+            alias = item.alias.aliasname if item.alias and item.alias.aliasname else item.relname
             shape.tables[alias] = (item.schemaname, item.relname)
         elif isinstance(item, ast.JoinExpr):
             _from(shape, (item.larg, item.rarg))
             _where(shape, item.quals)
 
 
-def _column(node: ast.Node | None) -> ColumnUse | None:
+def _column(node: Any) -> ColumnUse | None:
     if isinstance(node, ast.TypeCast):
         node = node.arg
-    if not isinstance(node, ast.ColumnRef):
+    if not isinstance(node, ast.ColumnRef) or not node.fields:
         return None
-    names = [f.sval for f in node.fields if isinstance(f, ast.String)]
+    names = [f.sval for f in node.fields if isinstance(f, ast.String) and f.sval]
     if len(names) != len(node.fields) or not names:
         return None  # t.* or something stranger
     return ColumnUse(table=names[-2] if len(names) >= 2 else None, column=names[-1])
 
 
-def _is_value(node: ast.Node | None) -> bool:
+def _is_value(node: Any) -> bool:
     """A constant, a $n parameter, or a cast of one: what an index lookup can take."""
     if isinstance(node, ast.TypeCast):
         node = node.arg
     return isinstance(node, ast.A_Const | ast.ParamRef)
 
 
-def _conjuncts(node: ast.Node | None) -> list[ast.Node]:
+def _conjuncts(node: Any) -> list[Any]:
     if node is None:
         return []
-    if isinstance(node, ast.BoolExpr) and node.boolop.name == "AND_EXPR":
-        return [c for arg in node.args for c in _conjuncts(arg)]
+    if isinstance(node, ast.BoolExpr) and node.boolop is not None and node.boolop.name == "AND_EXPR":
+        return [c for arg in node.args or () for c in _conjuncts(arg)]
     return [node]
 
 
-def _where(shape: Shape, where: ast.Node | None) -> None:
+def _where(shape: Shape, where: Any) -> None:
     for cond in _conjuncts(where):
         if isinstance(cond, ast.NullTest):
             col = _column(cond.arg)
@@ -191,7 +192,8 @@ def _where(shape: Shape, where: ast.Node | None) -> None:
         if not isinstance(cond, ast.A_Expr):
             continue
         op = cond.name[-1].sval if cond.name else ""
-        left, right = cond.lexpr, cond.rexpr
+        left: Any = cond.lexpr
+        right: Any = cond.rexpr
         col = _column(left)
         value_side = right
         if col is None and _column(right) is not None and cond.kind == A_Expr_Kind.AEXPR_OP:
@@ -200,8 +202,8 @@ def _where(shape: Shape, where: ast.Node | None) -> None:
             func = left if isinstance(left, ast.FuncCall) else right if isinstance(right, ast.FuncCall) else None
             if func is not None:
                 inner = [c for c in (_column(a) for a in func.args or ()) if c]
-                name = func.funcname[-1].sval
-                shape.wrapped.extend((c, name) for c in inner)
+                name = func.funcname[-1].sval if func.funcname else "?"
+                shape.wrapped.extend((c, name or "?") for c in inner)
             continue
         if cond.kind == A_Expr_Kind.AEXPR_IN or (cond.kind == A_Expr_Kind.AEXPR_OP and op == "="):
             if cond.kind == A_Expr_Kind.AEXPR_IN or _is_value(value_side):
@@ -211,7 +213,7 @@ def _where(shape: Shape, where: ast.Node | None) -> None:
                 shape.ranges.append(col)
 
 
-def _order(shape: Shape, sort: tuple[ast.SortBy, ...] | list[ast.SortBy]) -> None:
+def _order(shape: Shape, sort: Any) -> None:
     cols = []
     for item in sort:
         col = _column(item.node)
