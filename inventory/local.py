@@ -21,6 +21,12 @@ _data = {
     "cors_origins": ["http://localhost:3000", "http://127.0.0.1:3000"],
     "cors_allow_credentials": True,
     "cors_max_age": 86400,  # the seed's value; browsers cap it (the deploy warns)
+    # db_primary: scheduled maintenance, written as a crontab file under .local/ (not the machine's crontab)
+    "maint_cron_file": str(LOCAL_DIR / "cron" / "s10-maintenance.crontab"),
+    "maint_cron_user": "",
+    "maint_log_file": str(LOCAL_DIR / "log" / "maintenance.log"),
+    "maint_lock_dir": str(LOCAL_DIR / "run"),
+    "maint_metrics_dir": str(LOCAL_DIR / "metrics"),
 }
 
 db_primary = ([_here], _data)

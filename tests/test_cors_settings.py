@@ -9,11 +9,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import run_ops
 
 from ops.cors import CorsSettings, nginx_regex
 from ops.errors import UsageError
 from ops.settings import validate
+from tests.conftest import run_ops
 
 SEED = {"origins": ["http://localhost:3000"]}
 ENV = {**os.environ, "COLUMNS": "200"}
