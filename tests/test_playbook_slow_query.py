@@ -146,9 +146,11 @@ def test_a_bulk_load_without_analyze_is_diagnosed_as_stale_statistics(jobs_db):
     stale = found["stale-statistics"]
     assert stale["severity"] == "WARNING"
     assert "stale" in stale["message"] and "300,000 rows changed since" in stale["message"]
-    assert stale["fix"] == "ANALYZE content_jobs;"
+    analyze = stale["fix"].splitlines()[0]
+    assert analyze == "ANALYZE content_jobs;"
+    assert "ops maintain analyze" in stale["fix"]
 
-    jobs_db.execute(stale["fix"])  # the printed fix, run as printed
+    jobs_db.execute(analyze)  # the printed fix, run as printed
     code, report = slow_query(jobs_db, SEED_SLOW_QUERY, "--params", "7")
     assert "stale-statistics" not in checks(report) and "row-estimate" not in checks(report)
 

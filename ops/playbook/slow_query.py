@@ -31,6 +31,7 @@ from psycopg import RawCursor, errors
 
 from ops.db import connect, first_line
 from ops.errors import UNKNOWN, WARNING, OpsError, UsageError
+from ops.maintain.analyze import stale as stale_statistics
 from ops.playbook.report import INFO, Report
 from ops.playbook.sqlshape import ColumnUse, Shape, analyse
 from ops.sqlfiles import query
@@ -224,6 +225,7 @@ class TableInfo:
     stats: dict[str, Any] | None
     indexes: list[dict[str, Any]]
     columns: list[str]
+    stale: dict[str, Any] | None = None  # its row in ops maintain analyze's stale list, when it is there
 
     @property
     def name(self) -> str:
@@ -240,6 +242,7 @@ def load_tables(conn: psycopg.Connection[Any], plan: dict[str, Any], shape: Shap
     """Catalog facts for every table the plan scans, keyed by the plan's alias and relation name."""
     by_alias: dict[str, TableInfo] = {}
     seen: dict[str, TableInfo] = {}
+    stale_tables = {r["qualified"]: r for r in stale_statistics(conn)}
     for node, _ in walk(plan["Plan"]):
         if "Relation Name" not in node:
             continue
@@ -256,6 +259,8 @@ def load_tables(conn: psycopg.Connection[Any], plan: dict[str, Any], shape: Shap
                 indexes=conn.execute(query("playbook_table_indexes"), {"table": key}).fetchall(),
                 columns=[r["column"] for r in conn.execute(query("playbook_table_columns"), {"table": key})],
             )
+            stats = seen[key].stats
+            seen[key].stale = stale_tables.get(stats["qualified"]) if stats else None
         seen[key].aliases.update({alias, rel})
         by_alias[alias] = by_alias.get(alias) or seen[key]
         by_alias.setdefault(rel, seen[key])
@@ -514,6 +519,7 @@ def statistics_findings(
 ) -> None:
     st = table.stats or {}
     fix = f"ANALYZE {table.name};"
+    fix_all = "or, for every table with stale statistics: ops maintain analyze"
     when = f"last ANALYZE {st['analyzed_at']:%Y-%m-%d %H:%M:%S %Z}" if st.get("analyzed_at") else "never analyzed"
     changed = st.get("modified_since_analyze") or 0
     known = max(st.get("reltuples") or 0, 0)
@@ -521,8 +527,10 @@ def statistics_findings(
     if miss:
         est, act = miss
         off = f"the planner expected {est:,.0f} rows from {table.name} and got {act:,.0f} ({max(est, act) / max(min(est, act), 1):,.0f}x off)"
-        if st.get("stale"):
-            report.add(WARNING, "stale-statistics", f"{off}: its statistics are stale ({when}, {since})", fix)
+        if table.stale:
+            report.add(
+                WARNING, "stale-statistics", f"{off}: its statistics are stale ({when}, {since})", f"{fix}\n{fix_all}"
+            )
         else:
             cols = columns_of(shape.equality + shape.ranges, table, tables) or ["<column>"]
             report.add(
@@ -532,13 +540,13 @@ def statistics_findings(
                 "or the filtered columns are correlated",
                 "\n".join(f"ALTER TABLE {table.name} ALTER COLUMN {c} SET STATISTICS 1000;" for c in cols) + f"\n{fix}",
             )
-    elif st.get("stale"):
+    elif table.stale:
         report.add(
             INFO if how.get("analyze") else WARNING,
             "stale-statistics",
             f"statistics of {table.name} are stale ({when}, {since})"
             + ("; this plan's estimates held anyway" if how.get("analyze") else ": the estimates above may be off"),
-            fix,
+            f"{fix}\n{fix_all}",
         )
 
 
