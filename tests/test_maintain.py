@@ -9,10 +9,10 @@ import time
 
 import psycopg
 import pytest
-from conftest import run_ops
 
 from ops.db import advisory_lock, connect
 from ops.maintain import LOCK_NAME, sample
+from tests.conftest import run_ops
 
 SEED_REDUNDANT = {
     "ix_users_id": "users_pkey",
