@@ -141,3 +141,4 @@ def test_browser_facts():
     tricks = set(look_alikes("https://www.example.com").values())
     assert {"null", "https://www.example.com.evil.test", "https://evilexample.com", "https://wwwaexample.com"} <= tricks
     assert {"http://www.example.com", "https://www.example.com:444"} <= tricks
+    assert look_alikes("null") == {}

@@ -82,6 +82,8 @@ def origin_of(url: str) -> str:
 
 def look_alikes(origin: str) -> dict[str, str]:
     """Origins an attacker can own that sloppy matching lets through, by trick."""
+    if origin == "null":
+        return {}
     parts = urlsplit(origin)
     scheme, host, port = parts.scheme, parts.hostname or "", parts.port
     suffix = f":{port}" if port else ""
