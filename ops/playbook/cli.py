@@ -1,0 +1,164 @@
+"""``ops playbook ...``: the on-call commands. Each prints a verdict line, the cause and the fix.
+
+Exit codes (checks): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (could not tell: unreachable, refused).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ops.db import check_dsn
+from ops.output import console, print_json
+from ops.playbook.report import Report
+
+playbook_app = typer.Typer(
+    help="On-call playbooks: diagnose a symptom safely and print the fix. Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.",
+    no_args_is_help=True,
+)
+
+DsnOpt = Annotated[
+    str | None,
+    typer.Option("--dsn", help="libpq connection string without a password (default: the PG* environment)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
+
+
+def _finish(report: Report, json: bool, extra: list[str] | None = None) -> None:
+    if json:
+        print_json(report.as_json())
+    else:
+        lines = report.lines()
+        console.print(lines[0], highlight=False, markup=False, soft_wrap=True)
+        for line in [*(extra or []), *lines[1:]]:
+            console.print(line, highlight=False, markup=False, soft_wrap=True)
+    raise typer.Exit(report.exit_code)
+
+
+@playbook_app.command("slow-query")
+def slow_query(
+    sql_text: Annotated[str, typer.Argument(metavar="SQL", help="One statement; $1, $2... for --params.")],
+    params: Annotated[
+        list[str] | None,
+        typer.Option("--params", "--param", "-p", help="Value for $1, $2, ... in order (repeat the option)."),
+    ] = None,
+    timeout: Annotated[
+        float,
+        typer.Option("--timeout", min=0.1, max=3600, help="statement_timeout in seconds for the EXPLAIN ANALYZE."),
+    ] = 30.0,
+    lock_timeout: Annotated[
+        float, typer.Option("--lock-timeout", min=0.05, max=600, help="Seconds to wait for a lock before giving up.")
+    ] = 2.0,
+    analyze_writes: Annotated[
+        bool,
+        typer.Option(
+            "--analyze-writes",
+            help="Really execute a data-modifying statement under EXPLAIN ANALYZE (then roll it back). "
+            "Without it, INSERT/UPDATE/DELETE/MERGE are explained without running.",
+        ),
+    ] = False,
+    hypopg_load: Annotated[
+        bool,
+        typer.Option(
+            "--hypopg-load",
+            help="When hypopg is on the server but not in this database, CREATE EXTENSION it inside the "
+            "rolled-back transaction for this check only.",
+        ),
+    ] = False,
+    dsn: DsnOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Why is this statement slow? EXPLAIN it safely (rolled back, read-only, timeouts), name the cause, suggest the index.
+
+    A SELECT runs under EXPLAIN (ANALYZE, BUFFERS) in a READ ONLY transaction that is rolled back.
+    A data-modifying statement is never executed unless --analyze-writes, and then rolled back.
+    """
+    from ops.playbook import slow_query as sq
+
+    opts = sq.Options(
+        params=list(params or []),
+        timeout=timeout,
+        lock_timeout=lock_timeout,
+        analyze_writes=analyze_writes,
+        hypopg_load=hypopg_load,
+    )
+    report = sq.diagnose(check_dsn(dsn), sql_text, opts)
+    d = report.details
+    safety = d["safety"]
+    ran = "EXPLAIN ANALYZE (executed)" if safety["analyze"] else "EXPLAIN without ANALYZE (not executed)"
+    extra = [
+        f"how: {ran} in a {'READ ONLY ' if safety['read_only'] else ''}transaction, rolled back; "
+        f"statement_timeout {safety['statement_timeout_s']:g}s, lock_timeout {safety['lock_timeout_s']:g}s",
+    ]
+    if d["execution_ms"] is not None:
+        extra.append(f"time: execution {d['execution_ms']:,.2f} ms, planning {d['planning_ms']:,.2f} ms")
+    extra += ["plan:", *(f"  {line}" for line in d["plan_lines"])]
+    if report.findings:
+        extra.append("findings:")
+    _finish(report, json, extra)
+
+
+@playbook_app.command("top-queries")
+def top_queries(
+    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="How many statements to list.")] = 10,
+    slow_ms: Annotated[
+        float, typer.Option("--slow-ms", min=0, help="WARNING when a listed statement's mean time is above this.")
+    ] = 100.0,
+    dsn: DsnOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """The heaviest statements by total time from pg_stat_statements, each with the slow-query command to run."""
+    from ops.playbook import top_queries as tq
+
+    report = tq.top_queries(check_dsn(dsn), limit=limit, slow_ms=slow_ms)
+    _finish(report, json, tq.render(report))
+
+
+@playbook_app.command("cors")
+def cors(
+    url: Annotated[str, typer.Argument(help="The API URL the browser calls, e.g. https://api.example.com/api/jobs")],
+    origin: Annotated[str, typer.Option("--origin", help="The page's origin, e.g. https://app.example.com")],
+    method: Annotated[str, typer.Option("--method", help="The method the page uses.")] = "GET",
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="A request header the page sends, e.g. Authorization (repeat the option)."),
+    ] = None,
+    expose: Annotated[
+        list[str] | None,
+        typer.Option("--expose", help="A response header the page must read, e.g. X-Request-ID (repeat the option)."),
+    ] = None,
+    paths: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--paths", help="Paths or URLs the page calls: how many preflights they cost (repeat the option)."
+        ),
+    ] = None,
+    credentials: Annotated[
+        bool,
+        typer.Option("--credentials/--no-credentials", help="The page sends cookies (fetch credentials: 'include')."),
+    ] = True,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=120, help="Seconds per HTTP request.")] = 10.0,
+    insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Is the CORS preflight right and cached? Sends the real preflight and request and grades them as browsers do."""
+    from ops.playbook import cors_check as cc
+
+    opts = cc.Options(
+        origin=origin,
+        method=method,
+        headers=list(header or []),
+        expose=list(expose or []),
+        paths=list(paths or []),
+        credentials=credentials,
+        timeout=timeout,
+        verify=not insecure,
+    )
+    report = cc.check(url, opts)
+    _finish(report, json, cc.render(report))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``playbook`` group to the ops CLI."""
+    app.add_typer(playbook_app, name="playbook")
