@@ -98,5 +98,21 @@ def advisory_lock(conn: psycopg.Connection[Any], name: str, wait: float) -> Iter
             conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
 
+@contextlib.contextmanager
+def replica_connections(dsns: list[str] | None) -> Iterator[list[psycopg.Connection[dict[str, Any]]]]:
+    """Connections to each replica DSN, closed afterwards; an unreachable one is named (UNKNOWN)."""
+    conns: list[psycopg.Connection[dict[str, Any]]] = []
+    try:
+        for dsn in dsns or []:
+            try:
+                conns.append(connect(check_dsn(dsn)))
+            except ConnectError as exc:
+                raise ConnectError(f"replica {dsn}: {exc}") from None
+        yield conns
+    finally:
+        for c in conns:
+            c.close()
+
+
 def server_version(conn: psycopg.Connection[Any]) -> int:
     return conn.info.server_version

@@ -140,3 +140,16 @@ def web_stack(page_port: int):
     yield get
     for stack in stacks.values():
         stack.destroy()
+
+
+@pytest.fixture
+def bloated(db, ops):
+    """The seed's indexes, sample rows, and content_jobs' indexes bloated (90% of rows deleted + VACUUM)."""
+    ops("migrate", "apply", check=True)
+    from ops.db import connect
+    from ops.maintain import sample
+
+    with connect(db.dsn) as conn:
+        sample.fill(conn, users=5000, orgs=100, sessions=20000, jobs=60000)
+        sample.bloat(conn, "content_jobs")
+    return db

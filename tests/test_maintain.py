@@ -36,16 +36,6 @@ def _index_files(db) -> dict[str, tuple[int, int]]:
     return {name: (node, size) for name, node, size in rows}
 
 
-@pytest.fixture
-def bloated(db, ops):
-    """The seed's indexes, sample rows, and content_jobs' indexes bloated (90% of rows deleted + VACUUM)."""
-    ops("migrate", "apply", check=True)
-    with connect(db.dsn) as conn:
-        sample.fill(conn, users=5000, orgs=100, sessions=20000, jobs=60000)
-        sample.bloat(conn, "content_jobs")
-    return db
-
-
 def test_usage_names_the_seeds_redundant_indexes(db, ops):
     ops("migrate", "apply", check=True)
     proc = ops("maintain", "usage", "--json")

@@ -8,15 +8,14 @@ analyze) exit 0 when done and non-zero with one line on stderr when not. Every c
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from ops.db import advisory_lock, check_dsn, connect
-from ops.errors import FAILED, OK, UNKNOWN, ConnectError, OpsError, UsageError
+from ops.db import advisory_lock, check_dsn, connect, replica_connections
+from ops.errors import FAILED, OK, UNKNOWN, OpsError, UsageError
 from ops.maintain import analyze as analyze_mod
 from ops.maintain import bloat as bloat_mod
 from ops.maintain import metrics
@@ -74,22 +73,6 @@ def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: 
     raise typer.Exit(code)
 
 
-@contextlib.contextmanager
-def replicas(dsns: list[str] | None) -> Iterator[list[Any]]:
-    """Connections to each --replica, closed afterwards; an unreachable one is named (UNKNOWN)."""
-    conns: list[Any] = []
-    try:
-        for dsn in dsns or []:
-            try:
-                conns.append(connect(check_dsn(dsn)))
-            except ConnectError as exc:
-                raise ConnectError(f"replica {dsn}: {exc}") from None
-        yield conns
-    finally:
-        for c in conns:
-            c.close()
-
-
 def _report_lock(conn: Any, job: str, wait: float) -> Any:
     return advisory_lock(conn, f"maintain-{job}", wait)
 
@@ -122,7 +105,11 @@ def usage_cmd(
     min_age = parse_duration(min_stats_age, "--min-stats-age")
 
     def body() -> tuple[Any, int]:
-        with connect(check_dsn(dsn)) as conn, _report_lock(conn, "usage", lock_wait), replicas(replica) as rconns:
+        with (
+            connect(check_dsn(dsn)) as conn,
+            _report_lock(conn, "usage", lock_wait),
+            replica_connections(replica) as rconns,
+        ):
             rep = usage_mod.findings(conn, min_stats_age=min_age, replicas=rconns)
         if json:
             print_json(rep)

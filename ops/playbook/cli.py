@@ -159,6 +159,39 @@ def cors(
     _finish(report, json, cc.render(report))
 
 
+@playbook_app.command("index-health")
+def index_health(
+    dsn: DsnOpt = None,
+    replica: Annotated[
+        list[str] | None,
+        typer.Option("--replica", help="A replica's DSN (no password), repeatable: its scans count too."),
+    ] = None,
+    min_stats_age: Annotated[
+        str, typer.Option("--min-stats-age", help="Judge unused indexes only when the counters are this old.")
+    ] = "7d",
+    min_bloat: Annotated[float, typer.Option("--min-bloat", min=1, max=99, help="Bloat %% that is a WARNING.")] = 40.0,
+    critical_bloat: Annotated[
+        float, typer.Option("--critical-bloat", min=1, max=100, help="Bloat %% that is CRITICAL.")
+    ] = 60.0,
+    min_size: Annotated[str, typer.Option("--min-size", help="Ignore bloat in indexes smaller than this.")] = "1MB",
+    exact: Annotated[bool, typer.Option("--exact", help="Confirm bloat candidates with pgstatindex().")] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Invalid, redundant, unused and bloated indexes and stale statistics, each with its fix. Read-only."""
+    from ops.maintain.units import parse_duration, parse_size
+    from ops.playbook import index_health as ih
+
+    opts = ih.Options(
+        replicas=list(replica or []),
+        min_stats_age=parse_duration(min_stats_age, "--min-stats-age"),
+        bloat_warning=min_bloat,
+        bloat_critical=critical_bloat,
+        bloat_min_size=parse_size(min_size, "--min-size"),
+        exact=exact,
+    )
+    _finish(ih.index_health(check_dsn(dsn), opts), json)
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``playbook`` group to the ops CLI."""
     app.add_typer(playbook_app, name="playbook")
