@@ -32,10 +32,15 @@ lint-sql: $(VENV)/.installed
 	$(VENV)/bin/squawk --config .squawk.toml sql/migrations/*.sql
 
 lint: $(VENV)/.installed lint-sql
-	$(VENV)/bin/ruff check ops tests deploy.py inventory
+	$(VENV)/bin/ruff check ops tests deploy.py inventory bench
 
 test: setup lint
 	$(VENV)/bin/pytest -q
+
+# Benchmarks (not tests): SCALE=full is the issue's size, SCALE=small a quick run. Writes bench/results/latest.{md,json}.
+SCALE ?= full
+bench: setup
+	$(PY) -m bench.run --scale $(SCALE)
 
 clean: demo-down
 	rm -rf .local

@@ -195,7 +195,7 @@ def run(scale: str = "small") -> Result:
         dsn = seeded.cluster.dsn(db)
         before = time_all(dsn, s, "before")
         note("ops migrate apply ...")
-        apply_s = run_logged([sys.executable, "-m", "ops", "migrate", "apply"], env=pg_env(seeded.cluster, db))
+        apply_s, _ = run_logged([sys.executable, "-m", "ops", "migrate", "apply"], env=pg_env(seeded.cluster, db))
         note(f"ops migrate apply: {fmt_s(apply_s)}")
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute("ANALYZE")
@@ -239,7 +239,15 @@ def run(scale: str = "small") -> Result:
     return {
         "name": "queries",
         "title": "1. Seed query table: before and after `ops migrate apply`",
-        "columns": ["pattern", "before: plan", "before: median / p95", "after: plan", "after: median / p95", "ratio (median)", "runs"],
+        "columns": [
+            "pattern",
+            "before: plan",
+            "before: median / p95",
+            "after: plan",
+            "after: median / p95",
+            "ratio (median)",
+            "runs",
+        ],
         "rows": rows,
         "targets": [
             target(
@@ -248,7 +256,9 @@ def run(scale: str = "small") -> Result:
                 f"{len(all_indexed)}/{len(PATTERNS)}",
                 len(all_indexed) == len(PATTERNS),
             ),
-            target("median after the migrations", "< 1 ms each", f"slowest median {fmt_ms(worst_median)}", worst_median < 1),
+            target(
+                "median after the migrations", "< 1 ms each", f"slowest median {fmt_ms(worst_median)}", worst_median < 1
+            ),
             target(
                 "the seed's '~45x faster on average'",
                 "measured, not assumed",
@@ -263,8 +273,18 @@ def run(scale: str = "small") -> Result:
             "patterns": {
                 p.name: {
                     "sql": p.sql,
-                    "before": {"plan": before[p.name].plan, "median_ms": before[p.name].median, "p95_ms": before[p.name].p95, "runs": len(before[p.name].runs)},
-                    "after": {"plan": after[p.name].plan, "median_ms": after[p.name].median, "p95_ms": after[p.name].p95, "runs": len(after[p.name].runs)},
+                    "before": {
+                        "plan": before[p.name].plan,
+                        "median_ms": before[p.name].median,
+                        "p95_ms": before[p.name].p95,
+                        "runs": len(before[p.name].runs),
+                    },
+                    "after": {
+                        "plan": after[p.name].plan,
+                        "median_ms": after[p.name].median,
+                        "p95_ms": after[p.name].p95,
+                        "runs": len(after[p.name].runs),
+                    },
                     "ratio": ratios[p.name],
                 }
                 for p in PATTERNS

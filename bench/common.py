@@ -199,16 +199,16 @@ def note(message: str) -> None:
     console.print(f"[dim]·[/dim] {message}", highlight=False)
 
 
-def run_logged(cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT, timeout: float = 900) -> float:
-    """Run a command, fail loudly with its output when it fails; return its wall time in seconds."""
+def run_logged(
+    cmd: list[str], *, env: dict[str, str] | None = None, cwd: Path = REPO_ROOT, timeout: float = 900
+) -> tuple[float, str]:
+    """Run a command, fail loudly with its output when it fails; return its wall time in seconds and its stderr."""
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, check=False)
     elapsed = time.perf_counter() - t0
     if proc.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-        )
-    return elapsed
+        raise RuntimeError(f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return elapsed, proc.stderr
 
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -333,8 +333,10 @@ def markdown(results: dict[str, Any]) -> str:
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB memory, {m['os']}",
         f"- PostgreSQL: {m['postgresql']}; Python {m['python']}",
         f"- Date: {m['date']}; load average at start: {m['load_at_start']}",
-        "",
     ]
+    if results.get("total_seconds"):
+        lines.append(f"- `make bench` wall time: {fmt_s(results['total_seconds'])} in all")
+    lines.append("")
     for res in results["benchmarks"].values():
         lines += [f"## {res.get('title', res['name'])}", ""]
         meta = f"Scale `{res.get('scale')}`, ran {res.get('ran_at')}, took {fmt_s(res.get('seconds', 0))}."
@@ -353,7 +355,9 @@ def markdown(results: dict[str, Any]) -> str:
             lines += ["| target | wanted | measured | met |", "|---|---|---|---|"]
             for tg in res["targets"]:
                 met = "yes" if tg["met"] else "**no**"
-                lines.append(f"| {_md_cell(tg['what'])} | {_md_cell(tg['target'])} | {_md_cell(tg['measured'])} | {met} |")
+                lines.append(
+                    f"| {_md_cell(tg['what'])} | {_md_cell(tg['target'])} | {_md_cell(tg['measured'])} | {met} |"
+                )
             lines.append("")
         for n in res.get("notes", []):
             lines.append(f"- {n}")
@@ -363,7 +367,7 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_results(new: list[Result], *, merge: bool) -> Path:
+def write_results(new: list[Result], *, merge: bool, total_seconds: float | None = None) -> Path:
     """Write latest.json and latest.md; with ``merge``, keep the entries of benchmarks not in ``new``."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / "latest.json"
@@ -373,7 +377,11 @@ def write_results(new: list[Result], *, merge: bool) -> Path:
             benchmarks = json.loads(path.read_text())["benchmarks"]
     for res in new:
         benchmarks[res["name"]] = res
-    results = {"machine": machine(), "benchmarks": dict(sorted(benchmarks.items(), key=lambda kv: kv[1].get("order", 99)))}
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "total_seconds": total_seconds,
+        "benchmarks": dict(sorted(benchmarks.items(), key=lambda kv: kv[1].get("order", 99))),
+    }
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     (RESULTS_DIR / "latest.md").write_text(markdown(results))
     return path

@@ -1,18 +1,20 @@
 """The embedded default environment: everything under .local/ in the repo, nothing outside it.
 
 Used by ``make demo``, ``make demo-down`` and ``inventory/local.py``. The port can be moved
-with S10_LOCAL_PGPORT when 54329 is taken.
+with S10_LOCAL_PGPORT when 54329 is taken, and the directory with S10_LOCAL_DIR (the deploy
+benchmark uses a throwaway one).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from ops import REPO_ROOT, SQL_DIR
 from ops.localpg import Cluster, load_schema
 
-LOCAL_DIR = REPO_ROOT / ".local"
+LOCAL_DIR = Path(os.environ.get("S10_LOCAL_DIR") or REPO_ROOT / ".local")
 PG_PORT = int(os.environ.get("S10_LOCAL_PGPORT", "54329"))
 DBNAME = "s10"
 
