@@ -33,7 +33,6 @@ from pglast import ast
 from pglast.stream import RawStream
 
 from bench.common import (
-    RESULTS_DIR,
     Result,
     fmt_ms,
     fmt_ratio,
@@ -43,6 +42,7 @@ from bench.common import (
     percentile,
     pg_env,
     progress,
+    results_dir,
     run_logged,
     target,
 )
@@ -56,7 +56,7 @@ BEFORE_S10 = "0607bc5b8538"
 APP_NAME = "s10-bench-pgbench"
 BUILT = re.compile(r"^\s+(\S+) built in ([0-9.]+)s", re.M)  # ops migrate apply's log line per index
 CLIENTS, THREADS = 4, 2
-PLOT = RESULTS_DIR / "online_migration.png"
+PLOT_NAME = "online_migration.png"
 #: Seconds of steady load before the build starts and after it ends.
 LEAD_IN = {"full": 3.0, "small": 2.0, "tiny": 1.0}
 TAIL = {"full": 3.0, "small": 2.0, "tiny": 1.0}
@@ -259,7 +259,7 @@ def run(scale: str = "small") -> Result:
         Path(workdir).chmod(0o755)
         trials = [trial(seeded, template, v, s.name, workdir) for v in ("plain", "ops")]
     plain, ops = trials
-    plot(trials, PLOT)
+    plot(trials, results_dir() / PLOT_NAME)
 
     rows = []
     for t in trials:
@@ -312,7 +312,7 @@ def run(scale: str = "small") -> Result:
             "Throwaway cluster with fsync off: latency here is locks and CPU, not disk. 2 cores are shared by pgbench, "
             "its 4 server backends and the build.",
         ],
-        "figures": [PLOT.name],
+        "figures": [PLOT_NAME],
         "data": {
             t.variant: {
                 "worst_ms": t.worst_ms(),

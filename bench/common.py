@@ -367,10 +367,16 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def results_dir() -> Path:
+    """bench/results/, or S10_BENCH_RESULTS_DIR (the smoke test writes elsewhere)."""
+    return Path(os.environ.get("S10_BENCH_RESULTS_DIR") or RESULTS_DIR)
+
+
 def write_results(new: list[Result], *, merge: bool, total_seconds: float | None = None) -> Path:
     """Write latest.json and latest.md; with ``merge``, keep the entries of benchmarks not in ``new``."""
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / "latest.json"
+    directory = results_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "latest.json"
     benchmarks: dict[str, Any] = {}
     if merge and path.exists():
         with contextlib.suppress(ValueError, KeyError):
@@ -383,7 +389,7 @@ def write_results(new: list[Result], *, merge: bool, total_seconds: float | None
         "benchmarks": dict(sorted(benchmarks.items(), key=lambda kv: kv[1].get("order", 99))),
     }
     path.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (RESULTS_DIR / "latest.md").write_text(markdown(results))
+    (directory / "latest.md").write_text(markdown(results))
     return path
 
 
@@ -429,5 +435,5 @@ def main(run: RunFn) -> None:
     get_scale(args.scale)
     result = run_one(module, run, args.scale)
     path = write_results([result], merge=True)
-    note(f"results: {path.relative_to(REPO_ROOT)} and latest.md")
+    note(f"results: {path} and latest.md")
     sys.exit(1 if result.get("error") else 0)

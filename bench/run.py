@@ -16,7 +16,7 @@ import importlib
 import sys
 import time
 
-from bench.common import BENCH_DIR, REPO_ROOT, console, fmt_s, get_scale, note, run_one, scale_arg, write_results
+from bench.common import BENCH_DIR, console, fmt_s, get_scale, note, results_dir, run_one, scale_arg, write_results
 
 
 def modules() -> list[str]:
@@ -55,7 +55,7 @@ def main() -> None:
         write_results(results, merge=False, total_seconds=round(total, 1))
     for res in results:
         note(f"{res['name']}: {fmt_s(res['seconds'])}{'  FAILED' if res.get('error') else ''}")
-    note(f"make bench: {fmt_s(total)} in all; results in {(BENCH_DIR / 'results').relative_to(REPO_ROOT)}/latest.md")
+    note(f"make bench: {fmt_s(total)} in all; results in {results_dir()}/latest.md")
     sys.exit(1 if any(r.get("error") for r in results) else 0)
 
 
