@@ -1,7 +1,7 @@
 """Deploy: wall time of a first ``make demo`` and of a no-op re-deploy against ``@local``.
 
 Runs the real commands on a throwaway copy of the embedded default: ``S10_LOCAL_DIR`` points
-``.local/`` at a temporary directory and ``S10_LOCAL_PGPORT`` at a free port, so the demo of
+``.local/`` at a temporary directory and ``S10_LOCAL_*PORT`` at free ports, so the demo of
 the person running the benchmark is not touched. ``.venv`` must exist (``make setup``): its
 creation (pip) is not part of what is measured.
 
@@ -60,7 +60,13 @@ def run(scale: str = "small") -> Result:
     root.chmod(0o755)  # the postgres OS user must reach the cluster directory
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "MAKE", "MFLAGS"))}
-    env |= {"S10_LOCAL_DIR": str(root), "S10_LOCAL_PGPORT": str(port)}
+    # every port the demo opens is moved to a free one (PostgreSQL; Nginx and the stand-in app where deployed)
+    env |= {
+        "S10_LOCAL_DIR": str(root),
+        "S10_LOCAL_PGPORT": str(port),
+        "S10_LOCAL_WEBPORT": str(free_port()),
+        "S10_LOCAL_APPPORT": str(free_port()),
+    }
     deploy = [str(PYINFRA), "-y", "inventory/local.py", "deploy.py"]
     try:
         with progress() as prog:
@@ -110,7 +116,7 @@ def run(scale: str = "small") -> Result:
             target("no-op re-deploy changes nothing", "0 changed", f"{changed} changed", changed == 0),
         ],
         "notes": [
-            "A throwaway .local/ (S10_LOCAL_DIR) and a free port (S10_LOCAL_PGPORT); .venv already set up, "
+            "A throwaway .local/ (S10_LOCAL_DIR) and free ports (S10_LOCAL_PGPORT, _WEBPORT, _APPPORT); .venv already set up, "
             "so pip is not timed. The first deploy builds every migration on the empty tables of the demo.",
             "pyinfra runs the `ops migrate status --json` fact on the host each time: part of the no-op time is "
             "starting Python twice (pyinfra itself and the ops CLI).",
