@@ -239,6 +239,7 @@ def pg_env(cluster: Cluster, dbname: str) -> dict[str, str]:
 def bench_cluster(prefix: str = "s10bench-") -> Iterator[Cluster]:
     """A throwaway PostgreSQL on a free port in a temporary directory, tuned, torn down at the end."""
     import psycopg
+    from psycopg import sql
 
     root = Path(tempfile.mkdtemp(prefix=prefix))
     cluster = Cluster(root=root, port=free_port())
@@ -247,7 +248,7 @@ def bench_cluster(prefix: str = "s10bench-") -> Iterator[Cluster]:
         cluster.start()
         with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
             for key, value in BENCH_PG_SETTINGS.items():
-                conn.execute(f"ALTER SYSTEM SET {key} = '{value}'")  # type: ignore[arg-type]
+                conn.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(key), sql.Literal(value)))
         cluster.stop()
         cluster.start()
         yield cluster
