@@ -56,52 +56,56 @@ def _ids(r: random.Random, n: int) -> list[int]:
 @dataclass(frozen=True)
 class Pattern:
     name: str
-    seed_pattern: bool  # one of the seed's five
+    seed_claim: str  # what the seed's table says (before -> after), "" for the S10 patterns it has no row for
     sql: str
     params: Params
+
+    @property
+    def seed_pattern(self) -> bool:
+        return bool(self.seed_claim)
 
 
 PATTERNS: list[Pattern] = [
     Pattern(
         "user by email",
-        True,
+        "~50 ms → ~1 ms (50x)",
         "SELECT id, email, name, password_hash, deleted_at FROM users WHERE email = %s",
         lambda c, r, s: _col(c, "SELECT email FROM users WHERE id = ANY(%s)", _ids(r, s.users)),
     ),
     Pattern(
         "a user's jobs, newest 50",
-        True,
+        "~200 ms → ~5 ms (40x)",
         "SELECT * FROM content_jobs WHERE user_id = %s ORDER BY created_at DESC LIMIT 50",
         # users weighted by activity: the ones who have jobs are the ones who list them
         lambda c, r, s: [(user_of_job(r.random, s.users),) for _ in range(SAMPLE)],
     ),
     Pattern(
         "a job's artifacts",
-        True,
+        "~100 ms → ~2 ms (50x)",
         "SELECT * FROM content_artifacts WHERE job_id = %s",
         lambda c, r, s: [(i,) for i in _ids(r, s.content_jobs)],
     ),
     Pattern(
         "membership check",
-        True,
+        "~150 ms → ~2 ms (75x)",
         "SELECT 1 FROM memberships WHERE org_id = %s AND user_id = %s LIMIT 1",
         lambda c, r, s: _col(c, "SELECT org_id, user_id FROM memberships WHERE id = ANY(%s)", _ids(r, s.memberships)),
     ),
     Pattern(
         "recent artifacts, newest 50",
-        True,
+        "~300 ms → ~10 ms (30x)",
         "SELECT * FROM content_artifacts ORDER BY created_at DESC LIMIT 50",
         lambda c, r, s: [()],
     ),
     Pattern(
         "a user's sessions",
-        False,
+        "",
         "SELECT * FROM sessions WHERE user_id = %s",
         lambda c, r, s: [(i,) for i in _ids(r, s.users)],
     ),
     Pattern(
         "orgs a user owns",
-        False,
+        "",
         "SELECT * FROM organizations WHERE owner_id = %s",
         lambda c, r, s: _col(c, "SELECT owner_id FROM organizations WHERE id = ANY(%s)", _ids(r, s.organizations)),
     ),
@@ -215,6 +219,7 @@ def run(scale: str = "small") -> Result:
                 f"{fmt_ms(a.median)} / {fmt_ms(a.p95)}",
                 fmt_ratio(ratios[p.name]),
                 f"{len(b.runs)} / {len(a.runs)}",
+                p.seed_claim or "-",
             ]
         )
     seed_ratios = [ratios[p.name] for p in PATTERNS if p.seed_pattern]
@@ -247,6 +252,7 @@ def run(scale: str = "small") -> Result:
             "after: median / p95",
             "ratio (median)",
             "runs",
+            "the seed claimed",
         ],
         "rows": rows,
         "targets": [
