@@ -23,6 +23,7 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(PY) -m ops.localenv up
 	$(PYINFRA) -y inventory/local.py deploy.py
+	$(PY) -m ops.localenv web-up
 	@$(LOCAL_ENV); $(OPS) migrate verify; $(OPS) migrate status | tail -n 1
 
 demo-down:
@@ -33,6 +34,7 @@ lint-sql: $(VENV)/.installed
 
 lint: $(VENV)/.installed lint-sql
 	$(VENV)/bin/ruff check ops tests deploy.py inventory bench
+	$(VENV)/bin/mypy ops
 
 test: setup lint
 	$(VENV)/bin/pytest -q

@@ -8,10 +8,30 @@
 """
 
 from pyinfra import host
+from pyinfra.api.exceptions import PyinfraError
 
+from ops.cors import host_plan
+from ops.deploy import settings_for
+from ops.deploy.cron import maintenance_cron
 from ops.deploy.db import indexes_migrated
-from ops.settings import DbSettings, host_settings
+from ops.deploy.web import cors_deployed
+from ops.errors import UsageError
+from ops.settings import DbSettings, MaintenanceSettings
 
+# Every setting is validated here, while pyinfra prepares, before any operation touches a host;
+# a bad one stops the deploy with one line naming the field (a PyinfraError shows no traceback).
+db = maint = None
 if "db_primary" in host.groups:
-    db = host_settings(DbSettings, host.data, "db", f"{host.name} (db_primary)")
+    db = settings_for(host, DbSettings, "db", "db_primary")
+    maint = settings_for(host, MaintenanceSettings, "maint", "db_primary maintenance")
+try:
+    cors = host_plan(host.data, host.groups, host.name)
+except UsageError as exc:
+    raise PyinfraError(str(exc)) from None
+
+if db is not None and maint is not None:
     indexes_migrated(name="S10 index migrations (online)", settings=db)
+    maintenance_cron(name="S10 scheduled maintenance (cron)", settings=maint, db=db)
+
+if cors is not None:
+    cors_deployed(cors)

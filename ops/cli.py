@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover
 
 from ops import migrate as mig
 from ops.db import check_dsn, connect
-from ops.errors import CRITICAL, OK, USAGE, OpsError, UsageError
+from ops.errors import CRITICAL, OK, USAGE, OpsError
 from ops.online import RetryPolicy
 from ops.output import info, print_json, table
 
@@ -139,9 +139,11 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Abort:
         print("ops: aborted", file=sys.stderr)
         code = 130
-    except (OpsError, UsageError) as exc:
+    except OpsError as exc:
         print(f"ops: error: {exc}", file=sys.stderr)
         code = exc.exit_code
+        if not exc.reported and "--json" in (argv if argv is not None else sys.argv[1:]):
+            print_json({"error": str(exc), "exit_code": code})  # machines read stdout only
     except KeyboardInterrupt:
         print("ops: interrupted", file=sys.stderr)
         code = 130

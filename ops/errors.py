@@ -12,6 +12,8 @@ class OpsError(Exception):
     """An expected failure with a message meant for a person. ``exit_code`` is what the CLI exits with."""
 
     exit_code = FAILED
+    #: True once the command has already printed its own --json output for this failure.
+    reported = False
 
     def __init__(self, message: str, exit_code: int | None = None):
         super().__init__(message)

@@ -178,6 +178,37 @@ class Cluster:
 
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
+    def replica_of(self, primary: Cluster) -> None:
+        """Make this cluster a streaming replica of ``primary`` (pg_basebackup -R), then start it."""
+        if (self.data / "PG_VERSION").exists():
+            self.start()
+            return
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.socket_dir.mkdir(exist_ok=True)
+        self._hand_over()
+        self._run(
+            [
+                str(bindir() / "pg_basebackup"),
+                "-D",
+                str(self.data),
+                "-h",
+                primary.host,
+                "-p",
+                str(primary.port),
+                "-U",
+                primary.superuser,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ]
+        )
+        with open(self.data / "postgresql.conf", "a") as fh:
+            fh.write(f"\nport = {self.port}\nunix_socket_directories = '{self.socket_dir}'\n")
+        self._hand_over()
+        self.start()
+
     def destroy(self) -> None:
         self.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)

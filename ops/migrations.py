@@ -17,6 +17,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pglast
 from pglast import ast
@@ -86,6 +87,7 @@ def canonical_indexdef(stmt: ast.IndexStmt) -> str:
     node.concurrent = False
     node.if_not_exists = False
     node.idxname = "x"
+    assert node.relation is not None  # the parser always sets it for CREATE INDEX
     node.relation.schemaname = None
     node.relation.inh = True
     if not node.accessMethod:
@@ -101,11 +103,18 @@ def canonical_from_indexdef(indexdef: str) -> str:
 
 
 def _statement_text(source: str, raw: ast.RawStmt) -> str:
-    end = raw.stmt_location + raw.stmt_len if raw.stmt_len else len(source)
-    text = source[raw.stmt_location : end]
+    start = raw.stmt_location or 0
+    end = start + raw.stmt_len if raw.stmt_len else len(source)
+    text = source[start:end]
     # Drop leading comment lines that belong to the file header, keep the statement.
     lines = [ln for ln in text.strip().splitlines() if not ln.lstrip().startswith("--")]
     return "\n".join(lines).strip()
+
+
+def _relation(path: Path, rel: ast.RangeVar | None) -> ast.RangeVar:
+    if rel is None or not rel.relname:
+        raise UsageError(f"{path.name}: statement names no table")
+    return rel
 
 
 def _parse_step(path: Path, source: str, raw: ast.RawStmt) -> Step:
@@ -121,16 +130,17 @@ def _parse_step(path: Path, source: str, raw: ast.RawStmt) -> Step:
             raise UsageError(
                 f"{where}drop IF NOT EXISTS from {stmt.idxname}: it checks the name only; ops checks the definition"
             )
+        rel = _relation(path, stmt.relation)
         return IndexDecl(
             name=stmt.idxname,
-            table=stmt.relation.relname,
-            schema=stmt.relation.schemaname,
+            table=str(rel.relname),
+            schema=rel.schemaname,
             unique=bool(stmt.unique),
             sql=text,
             canonical=canonical_indexdef(stmt),
         )
     if isinstance(stmt, ast.AlterTableStmt):
-        cmds = stmt.cmds or ()
+        cmds: tuple[Any, ...] = stmt.cmds or ()
         ok = (
             len(cmds) == 1
             and cmds[0].subtype == AlterTableType.AT_AddConstraint
@@ -142,16 +152,17 @@ def _parse_step(path: Path, source: str, raw: ast.RawStmt) -> Step:
         if not ok:
             raise UsageError(f"{where}only ALTER TABLE ... ADD CONSTRAINT <name> UNIQUE USING INDEX <index> is allowed")
         con = cmds[0].def_
+        rel = _relation(path, stmt.relation)
         return ConstraintDecl(
             name=con.conname,
-            table=stmt.relation.relname,
-            schema=stmt.relation.schemaname,
+            table=str(rel.relname),
+            schema=rel.schemaname,
             index=con.indexname,
             kind="UNIQUE" if con.contype == ConstrType.CONSTR_UNIQUE else "PRIMARY KEY",
             sql=text,
         )
     if isinstance(stmt, ast.DropStmt) and stmt.removeType == ObjectType.OBJECT_INDEX:
-        if not stmt.concurrent or len(stmt.objects) != 1:
+        if not stmt.concurrent or not stmt.objects or len(stmt.objects) != 1:
             raise UsageError(f"{where}DROP INDEX must be CONCURRENTLY and name one index")
         names = [n.sval for n in stmt.objects[0]]
         return DropDecl(name=names[-1], schema=names[-2] if len(names) > 1 else None, sql=text)

@@ -21,6 +21,7 @@ from psycopg import errors, sql
 
 from ops.db import connect, first_line, set_timeouts
 from ops.errors import OpsError
+from ops.output import err_console
 from ops.sqlfiles import query
 
 
@@ -97,6 +98,7 @@ class BuildWatch:
                     BarColumn(),
                     TextColumn("{task.fields[phase]}"),
                     TimeElapsedColumn(),
+                    console=err_console,  # stdout stays clean for --json
                     transient=True,
                 )
                 progress.start()
@@ -125,7 +127,7 @@ class BuildWatch:
 
 def run_online(
     conn: psycopg.Connection[Any],
-    statement: sql.Composable | str,
+    statement: sql.SQL | sql.Composed | str,
     *,
     table: str,
     what: str,

@@ -79,3 +79,96 @@ def host_settings(model: type[BaseModel], host_data: Any, prefix: str, where: st
 
 
 SAFE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+CRON_FIELD = re.compile(r"^[0-9*,/-]+$")
+
+
+class MaintenanceJob(BaseModel):
+    """One scheduled maintenance job: when it runs and the extra flags its commands get."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    schedule: str = Field(description="Five cron fields: minute hour day-of-month month day-of-week")
+    weekday: int | None = Field(
+        None, ge=1, le=7, description="Run only on this ISO weekday (7 = Sunday); with days 1-7: 'first Sunday'"
+    )
+    options: list[str] = Field(default_factory=list, description="Extra flags, e.g. ['--min-size', '10MB']")
+    enabled: bool = True
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
+            raise ValueError(f"{value!r} is not five cron fields (minute hour day-of-month month day-of-week)")
+        return " ".join(fields)
+
+    @field_validator("options")
+    @classmethod
+    def _safe_options(cls, value: list[str]) -> list[str]:
+        for opt in value:
+            if not SAFE_NAME.match(opt.replace("=", "").replace("%", "")):
+                raise ValueError(f"option {opt!r} has characters a crontab line cannot carry safely")
+            if "%" in opt:
+                raise ValueError(f"option {opt!r}: '%' means newline in a crontab")
+        return value
+
+
+class MaintenanceSettings(BaseModel):
+    """Where and when the deploy installs ``ops maintain`` jobs on the database primary."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cron_file: str = Field("/etc/cron.d/s10-ops-maintenance", description="The crontab file the deploy writes")
+    cron_user: str = Field(
+        "postgres", description="User column of a /etc/cron.d file; '' writes a user crontab (no user column)"
+    )
+    log_file: str = Field("/var/log/s10-ops/maintenance.log", description="Append job output here, or 'syslog'")
+    lock_dir: str = Field("/run/lock", description="Directory of the flock files")
+    metrics_dir: str | None = Field(None, description="node_exporter textfile directory; None writes no metrics")
+    replica_dsns: list[str] = Field(
+        default_factory=list,
+        description="libpq DSNs (no password) of the replicas, so the usage report counts their scans",
+    )
+    usage: MaintenanceJob = MaintenanceJob(schedule="0 6 * * 1")  # weekly, Monday 06:00
+    reindex: MaintenanceJob = MaintenanceJob(schedule="0 3 1-7 * *", weekday=7)  # first Sunday 03:00, then analyze
+    bloat: MaintenanceJob = MaintenanceJob(schedule="0 4 1-7 1,4,7,10 *", weekday=7)  # quarterly, first Sunday
+
+    @field_validator("cron_file", "lock_dir", "metrics_dir")
+    @classmethod
+    def _absolute_path(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError("must be an absolute path")
+        if value is not None and not SAFE_PATH.match(value):
+            raise ValueError("must be a plain path (letters, digits, / . _ -)")
+        return value
+
+    @field_validator("log_file")
+    @classmethod
+    def _log(cls, value: str) -> str:
+        if value != "syslog" and (not value.startswith("/") or not SAFE_PATH.match(value)):
+            raise ValueError("must be 'syslog' or an absolute plain path")
+        return value
+
+    @field_validator("replica_dsns")
+    @classmethod
+    def _replica_dsns(cls, value: list[str]) -> list[str]:
+        from ops.db import check_dsn
+
+        for dsn in value:
+            try:
+                check_dsn(dsn)
+            except UsageError as exc:
+                raise ValueError(str(exc).replace("--dsn", "a replica DSN")) from None
+        return value
+
+    @field_validator("cron_user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        if value and not re.match(r"^[a-z_][a-z0-9_-]*$", value):
+            raise ValueError(f"{value!r} is not a user name")
+        return value
+
+
+SAFE_PATH = re.compile(r"^[A-Za-z0-9_./-]+$")

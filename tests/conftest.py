@@ -97,3 +97,46 @@ def ops(db: Database):
         return run_ops(*args, env=db.env, **kw)
 
     return _run
+
+
+# --- CORS: the rendered Nginx in front of the stand-in app, real processes on loopback ---
+
+TEST_ORIGINS = ["http://localhost:3000", "http://127.0.0.1:3000"]
+
+
+@pytest.fixture(scope="session")
+def page_port() -> int:
+    """The port of the browser tests' page server: its origin is allowlisted in every stack."""
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def web_stack(page_port: int):
+    """web_stack(mode, app_mode=None, **cors) -> a started WebStack, one per distinct set of arguments.
+
+    Stacks are shared by the whole session and stopped at its end. ``app_mode`` renders the
+    app's env file for another mode than Nginx's config.
+    """
+    from ops.cors import CorsSettings
+    from ops.webstack import WebStack, build_stack
+
+    stacks: dict[tuple, WebStack] = {}
+
+    def settings(mode: str, **kw) -> CorsSettings:
+        origins = [] if mode == "same-origin" else [*TEST_ORIGINS, f"http://127.0.0.1:{page_port}"]
+        return CorsSettings(**{"mode": mode, "origins": origins, **kw})
+
+    def get(mode: str = "edge", app_mode: str | None = None, **kw) -> WebStack:
+        key = (mode, app_mode, repr(sorted(kw.items())))
+        if key not in stacks:
+            stack = build_stack(
+                settings(mode, **kw),
+                app_cors=settings(app_mode, **kw) if app_mode else None,
+                static_files={"index.html": "<!doctype html><title>S10 front end (test)</title><p>front end</p>"},
+            )
+            stacks[key] = stack.start()
+        return stacks[key]
+
+    yield get
+    for stack in stacks.values():
+        stack.destroy()

@@ -8,8 +8,8 @@ from typing import Any
 
 from pyinfra import host
 from pyinfra.api import FactBase, operation
-from pyinfra.api.exceptions import OperationError
 
+from ops.deploy import fail_command
 from ops.settings import DbSettings
 
 
@@ -28,11 +28,21 @@ class MigrationState(FactBase[dict[str, Any]]):
     """
 
     def command(self, settings: DbSettings) -> str:  # type: ignore[override]
-        # status exits 1 when something needs applying: that is a state, not a failure.
-        return f"{ops_command(settings, 'migrate', 'status', '--json')}; rc=$?; [ $rc -le 1 ]"
+        # status exits 1 when something needs applying, 3 when the database is unreachable; with
+        # --json either way stdout carries the state or {"error": ...}, which the operation reports.
+        missing = json.dumps({"error": f"ops is not installed on this host at {settings.ops_bin} (db_ops_bin)"})
+        return (
+            f"if [ -x {shlex.quote(settings.ops_bin)} ]; then "
+            f"{ops_command(settings, 'migrate', 'status', '--json')} || true; "
+            f"else echo {shlex.quote(missing)}; fi"
+        )
 
     def process(self, output: list[str]) -> dict[str, Any]:  # type: ignore[override]
-        return json.loads("\n".join(output))
+        text = "\n".join(output)
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError:
+            return {"error": f"unexpected output from ops migrate status: {text[:200]!r}"}
 
 
 @operation()
@@ -52,13 +62,20 @@ def indexes_migrated(settings: DbSettings):
         indexes_migrated(name="S10 indexes", settings=db_settings)
     """
     state = host.get_fact(MigrationState, settings=settings)
+    # Failures are reported as a failing command, so this host shows one clear error line
+    # (and other hosts carry on) instead of a traceback from inside the operation.
+    if "error" in state:
+        yield fail_command(state["error"])
+        return
     if state["in_recovery"]:
-        raise OperationError(
-            "the database in db_primary is a replica (pg_is_in_recovery): migrations run on the primary only"
+        yield fail_command(
+            "the database in db_primary is a replica (pg_is_in_recovery() is true): migrations run on the primary only"
         )
+        return
     if state["tampered"]:
         names = ", ".join(t["migration"] for t in state["tampered"])
-        raise OperationError(f"applied migration(s) changed on disk: {names}")
+        yield fail_command(f"refusing to run: applied migration(s) changed on disk since they ran: {names}")
+        return
     if not state["needs_apply"]:
         host.noop(f"{len(state['applied'])} migrations applied, every index valid and exact")
         return

@@ -1,0 +1,51 @@
+"""Staging: one database primary with one replica, two web hosts, two app hosts.
+
+    pyinfra inventory/staging.py deploy.py --dry      # what would change
+    pyinfra inventory/staging.py deploy.py            # apply
+
+Secrets are not here: on the primary, ops reaches PostgreSQL through the service file named
+below, whose password lives in the deploy user's ~/.pgpass (mode 0600), placed out of band.
+"""
+
+_ssh = {"ssh_user": "deploy", "ssh_port": 22}
+
+# CORS, for both places it can live: Nginx (web) answers preflights at the edge; the app's env
+# file (app) then tells the app not to add CORS headers itself, so exactly one layer does.
+_cors = {
+    "cors_mode": "edge",
+    "cors_origins": ["https://app.staging.example.com"],
+    "cors_allow_credentials": True,
+    "cors_max_age": 86400,  # the seed's value; Chromium caps it at 7200 s, Safari at 600 s
+}
+
+db_primary = (
+    [("db1.staging.internal", _ssh)],
+    {
+        "env": "staging",
+        "db_ops_bin": "/opt/s10-ops/.venv/bin/ops",
+        "db_pg_env": {"PGSERVICE": "s10", "PGSERVICEFILE": "/etc/s10-ops/pg_service.conf"},
+        "db_lock_timeout": 3,
+        # scheduled maintenance: /etc/cron.d, metrics for node_exporter's textfile collector;
+        # the usage report counts the replicas' scans (services defined in the same service file)
+        "maint_cron_file": "/etc/cron.d/s10-ops-maintenance",
+        "maint_cron_user": "postgres",
+        "maint_metrics_dir": "/var/lib/prometheus/node-exporter",
+        "maint_replica_dsns": ["service=s10_db2"],
+        "db_retries": 5,
+    },
+)
+
+db_replicas = (
+    [("db2.staging.internal", _ssh)],
+    {"env": "staging", "db_pg_env": {"PGSERVICE": "s10", "PGSERVICEFILE": "/etc/s10-ops/pg_service.conf"}},
+)
+
+web = (
+    [("web1.staging.internal", _ssh), ("web2.staging.internal", _ssh)],
+    {"env": "staging", **_cors, "web_reload_command": "systemctl reload nginx"},
+)
+
+app = (
+    [("app1.staging.internal", _ssh), ("app2.staging.internal", _ssh)],
+    {"env": "staging", **_cors, "app_restart_command": "systemctl restart s10-api"},
+)

@@ -1,0 +1,132 @@
+"""pyinfra operation for the scheduled maintenance: one crontab file, rendered from settings.
+
+The crontab runs the same ``ops maintain`` commands a person runs, each line wrapped in
+``flock -n`` (skips, and says so in the log, while the previous run still holds the lock) on top
+of the database advisory lock the commands take themselves.
+"""
+
+from __future__ import annotations
+
+import io
+import shlex
+from dataclasses import dataclass
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from pyinfra.api import operation
+from pyinfra.operations import files
+
+from ops import TEMPLATES_DIR
+from ops.settings import DbSettings, MaintenanceJob, MaintenanceSettings
+
+SKIPPED = 75  # flock -E: the previous run still holds the lock
+
+
+@dataclass
+class CronLine:
+    title: str
+    schedule: str
+    command: str
+
+
+def _ops(db: DbSettings, *args: str) -> str:
+    return " ".join(shlex.quote(a) for a in (db.ops_bin, "maintain", *args))
+
+
+def _metrics(settings: MaintenanceSettings, job: str) -> list[str]:
+    return ["--metrics-file", f"{settings.metrics_dir}/s10_maintain_{job}.prom"] if settings.metrics_dir else []
+
+
+def _wrap(settings: MaintenanceSettings, name: str, job: MaintenanceJob, commands: list[str]) -> str:
+    """flock + log redirection (+ weekday guard) around one or more ops commands."""
+    lock = f"{settings.lock_dir}/s10-ops-maintain-{name}.lock"
+    body = commands[0] if len(commands) == 1 else "sh -c " + shlex.quote("; ".join(commands))
+    run = (
+        f"flock -n -E {SKIPPED} {lock} {body}; rc=$?; "
+        f'[ $rc -ne {SKIPPED} ] || echo "s10-ops {name}: skipped, the previous run still holds {lock}"; '
+        f'echo "s10-ops {name}: exit $rc"'
+    )
+    if settings.log_file == "syslog":
+        line = f'{{ echo "s10-ops {name}: start"; {run}; }} 2>&1 | logger -t s10-ops-maintain'
+    else:
+        line = f'{{ echo "$(date -Is) s10-ops {name}: start"; {run}; }} >> {settings.log_file} 2>&1'
+    if job.weekday:
+        # '%' ends a command in a crontab: escape it
+        line = f'[ "$(date +\\%u)" = {job.weekday} ] && {line}'
+    return line
+
+
+def cron_lines(settings: MaintenanceSettings, db: DbSettings) -> list[CronLine]:
+    lines = []
+    if settings.usage.enabled:
+        replicas = [arg for dsn in settings.replica_dsns for arg in ("--replica", dsn)]
+        cmd = _ops(db, "usage", *_metrics(settings, "usage"), *replicas, *settings.usage.options)
+        lines.append(
+            CronLine(
+                "index usage report (weekly)", settings.usage.schedule, _wrap(settings, "usage", settings.usage, [cmd])
+            )
+        )
+    if settings.reindex.enabled:
+        lock = ["--lock-timeout", str(db.lock_timeout), "--retries", str(db.retries)]
+        reindex = _ops(db, "reindex", *lock, *_metrics(settings, "reindex"), *settings.reindex.options)
+        analyze = _ops(db, "analyze", *_metrics(settings, "analyze"))
+        lines.append(
+            CronLine(
+                "targeted REINDEX CONCURRENTLY, then ANALYZE of stale statistics (monthly)",
+                settings.reindex.schedule,
+                _wrap(settings, "reindex", settings.reindex, [reindex, analyze]),
+            )
+        )
+    if settings.bloat.enabled:
+        cmd = _ops(db, "bloat", "--exact", *_metrics(settings, "bloat"), *settings.bloat.options)
+        lines.append(
+            CronLine(
+                "bloat report with pgstatindex (quarterly)",
+                settings.bloat.schedule,
+                _wrap(settings, "bloat", settings.bloat, [cmd]),
+            )
+        )
+    return lines
+
+
+def render(settings: MaintenanceSettings, db: DbSettings) -> str:
+    """The crontab text for these settings (also used by the tests and ``--dry`` review)."""
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR / "cron")),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    return env.get_template("s10-maintenance.cron.j2").render(
+        pg_env=sorted(db.pg_env.items()), jobs=cron_lines(settings, db), user=settings.cron_user
+    )
+
+
+@operation()
+def maintenance_cron(settings: MaintenanceSettings, db: DbSettings):
+    """
+    Install the scheduled ``ops maintain`` jobs on the database primary.
+
+    + settings: validated ``MaintenanceSettings`` (cron_file, cron_user, log_file, lock_dir,
+      metrics_dir, and the usage / reindex / bloat jobs)
+    + db: validated ``DbSettings`` (ops_bin and the libpq environment, never a password)
+
+    Writes one crontab file (``/etc/cron.d`` format when ``cron_user`` is set, else a user
+    crontab, e.g. under ``.local/`` for the local inventory) and the log directory. The file is
+    rendered from ``templates/cron/``; an unchanged file is not touched, so a second deploy
+    changes nothing.
+
+    **Example:**
+
+    .. code:: python
+
+        maintenance_cron(name="S10 maintenance jobs", settings=maint, db=db)
+    """
+    if settings.log_file != "syslog":
+        yield from files.directory._inner(path=settings.log_file.rsplit("/", 1)[0] or "/", present=True)
+    yield from files.directory._inner(path=settings.lock_dir, present=True)
+    if settings.metrics_dir:
+        yield from files.directory._inner(path=settings.metrics_dir, present=True)
+    content = render(settings, db)
+    mode = "644" if settings.cron_user else "600"
+    yield from files.put._inner(src=io.StringIO(content), dest=settings.cron_file, mode=mode)

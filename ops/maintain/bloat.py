@@ -1,0 +1,142 @@
+"""Btree bloat: a cheap estimate for every index, then pgstatindex() for the candidates.
+
+The estimate (sql/queries/bloat_estimate.sql) reads only the catalog and pg_stats, so it runs
+over hundreds of indexes in one query; it is rough (it needs a recent ANALYZE). ``pgstatindex``
+(extension pgstattuple, sql/queries/bloat_exact.sql) reads the whole index and is exact: it
+confirms the candidates whose estimate comes within ``CANDIDATE_MARGIN`` points of the threshold.
+When pgstattuple is not installed, the estimate is what we have, and the report says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from ops.errors import CRITICAL, OK, WARNING
+from ops.maintain.units import human_bytes
+from ops.sqlfiles import query
+
+CANDIDATE_MARGIN = 20.0  # percentage points below the threshold an estimate may be and still be measured
+
+
+def pgstattuple_schema(conn: psycopg.Connection[Any]) -> str | None:
+    """The schema of an installed, callable pgstattuple, or None."""
+    row = conn.execute(query("pgstattuple_schema")).fetchone()
+    return row["schema"] if row and row["can_execute"] else None
+
+
+def estimate(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+    """Every btree index with its estimated ``bloat_pct`` and ``bloat_bytes`` (None without statistics)."""
+    rows = []
+    for r in conn.execute(query("bloat_estimate")).fetchall():
+        row = dict(r)
+        row["estimate_pct"] = float(r["bloat_pct"]) if r["bloat_pct"] is not None else None
+        row["estimate_bytes"] = r["bloat_bytes"]
+        rows.append(row)
+    return rows
+
+
+def exact(conn: psycopg.Connection[Any], schema: str, index: str) -> dict[str, Any]:
+    """pgstatindex() of one index: leaf density, and bloat against a fresh build."""
+    stmt = sql.SQL(query("bloat_exact")).format(schema=sql.Identifier(schema))  # type: ignore[arg-type]
+    row = dict(conn.execute(stmt, {"index": index}).fetchone() or {})
+    size, expected = row.get("bytes") or 0, row.get("expected_bytes") or 0
+    row["bloat_bytes"] = max(0, size - expected)
+    row["bloat_pct"] = round(100.0 * row["bloat_bytes"] / size, 1) if size else 0.0
+    if row.get("avg_leaf_density") is not None:
+        row["avg_leaf_density"] = float(row["avg_leaf_density"])
+    return row
+
+
+def measure(
+    conn: psycopg.Connection[Any], *, threshold: float, min_size: int, use_exact: bool = True
+) -> dict[str, Any]:
+    """Estimate every btree index; confirm with pgstatindex those that may be over ``threshold``.
+
+    Each index gets ``bloat_pct``/``bloat_bytes`` and ``measured_by`` ('pgstatindex' or
+    'estimate', None when neither could say). Returns ``{"indexes", "exact_available", "notes"}``.
+    """
+    schema = pgstattuple_schema(conn) if use_exact else None
+    notes = []
+    if use_exact and schema is None:
+        notes.append(
+            "pgstattuple is not installed in this database (CREATE EXTENSION pgstattuple): "
+            "bloat figures are estimates from the statistics only"
+        )
+    indexes = estimate(conn)
+    for ix in indexes:
+        est = ix["estimate_pct"]
+        ix["bloat_pct"], ix["bloat_bytes"] = est, ix["estimate_bytes"]
+        ix["measured_by"] = "estimate" if est is not None else None
+        candidate = ix["bytes"] >= min_size and ix["is_valid"] and (est is None or est >= threshold - CANDIDATE_MARGIN)
+        if schema and candidate:
+            ex = exact(conn, schema, ix["qualified"])
+            ix.update(
+                exact_pct=ex["bloat_pct"],
+                avg_leaf_density=ex["avg_leaf_density"],
+                bloat_pct=ex["bloat_pct"],
+                bloat_bytes=ex["bloat_bytes"],
+                bytes=ex["bytes"],
+                measured_by="pgstatindex",
+            )
+    if any(ix["measured_by"] is None for ix in indexes if ix["bytes"] >= min_size):
+        notes.append("some indexes have no statistics yet (never analyzed): run ANALYZE ('ops maintain analyze')")
+    return {"indexes": indexes, "exact_available": schema is not None, "notes": notes}
+
+
+def findings(
+    conn: psycopg.Connection[Any],
+    *,
+    warning: float = 40.0,
+    critical: float = 60.0,
+    min_size: int = 1024 * 1024,
+    use_exact: bool = False,
+) -> dict[str, Any]:
+    """The bloat report: every btree index, the ``bloated`` ones (at or over ``warning`` percent and
+    ``min_size`` bytes) with the command that fixes each, ``status`` and a one-line ``summary``."""
+    m = measure(conn, threshold=warning, min_size=min_size, use_exact=use_exact)
+    bloated = []
+    for ix in m["indexes"]:
+        pct = ix["bloat_pct"]
+        if pct is None or ix["bytes"] < min_size or pct < warning:
+            continue
+        bloated.append(
+            {
+                "index": ix["index"],
+                "schema": ix["schema"],
+                "table": ix["table"],
+                "bytes": ix["bytes"],
+                "bloat_pct": pct,
+                "bloat_bytes": ix["bloat_bytes"],
+                "measured_by": ix["measured_by"],
+                "severity": "critical" if pct >= critical else "warning",
+                "reason": f"{pct:.0f}% bloat ({human_bytes(ix['bloat_bytes'])} over a fresh build, {ix['measured_by']})",
+                "fix": f"REINDEX INDEX CONCURRENTLY {ix['qualified']};  (or: ops maintain reindex --min-bloat {warning:g})",
+            }
+        )
+    bloated.sort(key=lambda f: -(f["bloat_bytes"] or 0))
+    status = CRITICAL if any(f["severity"] == "critical" for f in bloated) else WARNING if bloated else OK
+    report = {
+        "indexes": m["indexes"],
+        "bloated": bloated,
+        "exact_available": m["exact_available"],
+        "exact_requested": use_exact,
+        "notes": m["notes"],
+        "thresholds": {"warning_pct": warning, "critical_pct": critical, "min_size_bytes": min_size},
+        "status": status,
+    }
+    report["summary"] = summary_line(report)
+    return report
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    label = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}[report["status"]]
+    total = sum(f["bloat_bytes"] or 0 for f in report["bloated"])
+    worst = max((f["bloat_pct"] for f in report["bloated"]), default=0.0)
+    n = len(report["bloated"])
+    head = f"{n} bloated index(es), {human_bytes(total)} reclaimable" if n else "no bloated index"
+    t = report["thresholds"]
+    perf = f"bloated={n};;; reclaimable_bytes={total}B worst_pct={worst}%;{t['warning_pct']:g};{t['critical_pct']:g}"
+    return f"{label}: {head} | {perf}"
