@@ -39,5 +39,10 @@ lint: $(VENV)/.installed lint-sql
 test: setup lint
 	$(VENV)/bin/pytest -q
 
+# Benchmarks (not tests): SCALE=full is the issue's size, SCALE=small a quick run. Writes bench/results/latest.{md,json}.
+SCALE ?= full
+bench: setup
+	$(PY) -m bench.run --scale $(SCALE)
+
 clean: demo-down
 	rm -rf .local

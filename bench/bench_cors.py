@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Result, fmt_ratio, note, step, target
-
 from ops.browser import PageServer, chromium, run_calls
 from ops.cors import CorsSettings
 from ops.localpg import free_port

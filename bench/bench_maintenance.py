@@ -25,6 +25,7 @@ import time
 from typing import Any
 
 import psycopg
+
 from bench.common import (
     Result,
     fmt_ms,
@@ -38,7 +39,6 @@ from bench.common import (
     target,
 )
 from bench.datagen import SeededCluster
-
 from ops.localpg import bindir
 from ops.maintain import bloat
 from ops.maintain.units import human_bytes

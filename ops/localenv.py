@@ -2,7 +2,8 @@
 
 Used by ``make demo``, ``make demo-down`` and ``inventory/local.py``. The ports can be moved
 with S10_LOCAL_PGPORT (54329), S10_LOCAL_WEBPORT (Nginx, 8080) and S10_LOCAL_APPPORT (the
-stand-in app, 8000) when taken.
+stand-in app, 8000) when taken, and the directory with S10_LOCAL_DIR (the deploy benchmark
+uses a throwaway one).
 
 Here this module plays the part systemd plays on a real host: it starts and stops the local
 Nginx and the stand-in app (``web-up``/``down``), and the deploy calls ``nginx-reload`` and
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from ops import REPO_ROOT, SQL_DIR
 from ops.errors import OpsError
@@ -20,7 +22,7 @@ from ops.localpg import Cluster, load_schema
 from ops.nginx import Nginx
 from ops.standin import StandIn
 
-LOCAL_DIR = REPO_ROOT / ".local"
+LOCAL_DIR = Path(os.environ.get("S10_LOCAL_DIR") or REPO_ROOT / ".local")
 PG_PORT = int(os.environ.get("S10_LOCAL_PGPORT", "54329"))
 DBNAME = "s10"
 WEB_PORT = int(os.environ.get("S10_LOCAL_WEBPORT", "8080"))
