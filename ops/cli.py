@@ -17,10 +17,11 @@ try:  # typer >= 0.20 vendors click as typer._click; older releases use click it
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
-from ops import migrate as mig
 from ops.db import check_dsn, connect
 from ops.errors import CRITICAL, OK, USAGE, OpsError
-from ops.online import RetryPolicy
+
+# ops.migrate (pglast) and the other groups' heavy modules load inside the commands that use
+# them: the deploy's fact runs `ops migrate status` on every deploy, so start-up time counts.
 from ops.output import info, print_json, table
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -40,6 +41,8 @@ DirOpt = Annotated[
 @migrate_app.command("status")
 def migrate_status(dsn: DsnOpt = None, json: JsonOpt = False, migrations_dir: DirOpt = None) -> None:
     """Applied, pending and broken migrations. Exit 0 when nothing needs doing, 1 when something does."""
+    from ops import migrate as mig
+
     migrations = mig.load(migrations_dir)
     with connect(check_dsn(dsn)) as conn:
         st = mig.status(conn, migrations)
@@ -76,6 +79,9 @@ def migrate_apply(
     migrations_dir: DirOpt = None,
 ) -> None:
     """Build pending indexes CONCURRENTLY and repair INVALID or drifted ones. Safe to rerun."""
+    from ops import migrate as mig
+    from ops.online import RetryPolicy
+
     migrations = mig.load(migrations_dir)
     opts = mig.ApplyOptions(
         policy=RetryPolicy(lock_timeout=lock_timeout, retries=retries), dry_run=dry_run, lock_wait=wait, target=to
@@ -93,6 +99,8 @@ def migrate_apply(
 @migrate_app.command("verify")
 def migrate_verify(dsn: DsnOpt = None, json: JsonOpt = False, migrations_dir: DirOpt = None) -> None:
     """Every declared index exists, is valid and has its definition. Exit 0 OK, 2 CRITICAL, 3 UNKNOWN."""
+    from ops import migrate as mig
+
     migrations = mig.load(migrations_dir)
     with connect(check_dsn(dsn)) as conn:
         checked, problems = mig.verify(conn, migrations)

@@ -68,7 +68,7 @@ class BuildWatch:
     pid: int
     label: str
     show: bool = field(default_factory=lambda: sys.stderr.isatty())
-    interval: float = 0.3
+    interval: float = 0.5
     blockers: dict[int, dict[str, Any]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -107,8 +107,9 @@ class BuildWatch:
                 row = conn.execute(query("create_index_progress"), {"pid": self.pid}).fetchone()
                 if not row:
                     continue
-                if row["blocking_pids"]:
-                    for b in describe_pids(conn, set(row["blocking_pids"])):
+                waits_for = set(row["blocking_pids"] or ()) | ({row["current_locker_pid"]} - {0, None})
+                if waits_for:
+                    for b in describe_pids(conn, waits_for):
                         self.blockers[b["pid"]] = b
                 if progress is not None:
                     done, total = row["blocks_done"], row["blocks_total"]

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ops.cors import HostPlan, RenderedFile, host_plan
 from ops.errors import OpsError
 from ops.output import info, print_json, table
+
+if TYPE_CHECKING:  # ops.cors (pydantic, jinja2) is imported when a render runs, not at CLI start-up
+    from ops.cors import HostPlan, RenderedFile
 
 SUBDIR = {"nginx-site": "nginx", "nginx-main": "nginx", "app-env": "app", "crontab": "cron"}
 
@@ -23,6 +25,7 @@ def db_primary_files(h: Any) -> list[RenderedFile]:
     """The crontab the deploy installs on a db_primary host (its settings validated like the deploy's)."""
     if "db_primary" not in h.groups:
         return []
+    from ops.cors import RenderedFile
     from ops.deploy.cron import render as render_crontab
     from ops.settings import DbSettings, MaintenanceSettings, host_settings
 
@@ -34,6 +37,7 @@ def db_primary_files(h: Any) -> list[RenderedFile]:
 
 def render_env(env: str | None, inventory: str | None, out: Path, json: bool = False) -> list[dict]:
     """Validate every host's settings first, then write each host's files under ``out/<host>/``."""
+    from ops.cors import host_plan
     from ops.deploy.inventory import inventory_path, load_hosts
 
     path = Path(inventory) if inventory else inventory_path(env or "")
