@@ -24,7 +24,10 @@ demo: setup
 	$(PY) -m ops.localenv up
 	$(PYINFRA) -y inventory/local.py deploy.py
 	$(PY) -m ops.localenv web-up
+	@echo "--- status"
 	@$(LOCAL_ENV); $(OPS) migrate verify; $(OPS) migrate status | tail -n 1
+	@$(OPS) playbook cors http://127.0.0.1:$${S10_LOCAL_WEBPORT:-8080}/api/auth/me --origin http://localhost:3000 \
+		--header Authorization --expose X-Request-ID | head -n 1 || true
 
 demo-down:
 	-$(PY) -m ops.localenv down
