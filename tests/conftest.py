@@ -153,3 +153,16 @@ def bloated(db, ops):
         sample.fill(conn, users=5000, orgs=100, sessions=20000, jobs=60000)
         sample.bloat(conn, "content_jobs")
     return db
+
+
+@pytest.fixture(scope="module")
+def edge():
+    """A real nginx with one location per CORS fault (tests/playbook_edge.py), for the cors playbook."""
+    from tests.nginx_helper import http_config, start_nginx
+    from tests.playbook_edge import edge_config
+
+    edge_port, app_port = free_port(), free_port()
+    maps, servers = edge_config(edge_port, app_port)
+    with start_nginx(http_config(servers, http_extra=maps)) as nginx:
+        nginx.ports = [edge_port, app_port]
+        yield nginx

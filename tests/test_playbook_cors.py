@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 
 import pytest
 
 from ops.localpg import free_port
 from ops.playbook.cors_check import browser_cache, look_alikes, needs_preflight
 from tests.conftest import run_ops
-from tests.nginx_helper import Nginx, http_config, start_nginx
-from tests.playbook_edge import PAGE_ORIGIN, edge_config
+from tests.nginx_helper import Nginx
+from tests.playbook_edge import PAGE_ORIGIN
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"COLUMNS": "200"}
 
 
-@pytest.fixture(scope="module")
-def edge() -> Iterator[Nginx]:
-    edge_port, app_port = free_port(), free_port()
-    maps, servers = edge_config(edge_port, app_port)
-    with start_nginx(http_config(servers, http_extra=maps)) as nginx:
-        nginx.ports = [edge_port, app_port]
-        yield nginx
 
 
 def cors(edge: Nginx, path: str, *args: str) -> tuple[int, dict]:

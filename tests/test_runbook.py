@@ -21,14 +21,10 @@ import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import pytest
-
 from ops import REPO_ROOT
-from ops.localpg import free_port
 from tests.conftest import OPS_BIN
-from tests.nginx_helper import Nginx, http_config, start_nginx
+from tests.nginx_helper import Nginx
 from tests.playbook_data import SEED_SLOW_QUERY, bulk_load_for_user, hypopg_available, load_jobs
-from tests.playbook_edge import edge_config
 
 RUNBOOK = REPO_ROOT / "RUNBOOK.md"
 API = "https://api.example.com"
@@ -77,13 +73,6 @@ def test_the_runbook_parses_into_commands():
         assert shlex.split(step.command)[0] in RUNNABLE, f"the test cannot run: {step.command}"  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module")
-def edge() -> Iterator[Nginx]:
-    edge_port, app_port = free_port(), free_port()
-    maps, servers = edge_config(edge_port, app_port)
-    with start_nginx(http_config(servers, http_extra=maps)) as nginx:
-        nginx.ports = [edge_port, app_port]
-        yield nginx
 
 
 def set_scene(mark: str, db, edge: Nginx, scene: dict) -> None:
