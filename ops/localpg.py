@@ -105,12 +105,16 @@ class Cluster:
             for path in self.root.rglob("*"):
                 shutil.chown(path, "postgres", "postgres")
 
-    def init(self, fsync: bool = True) -> None:
-        if (self.data / "PG_VERSION").exists():
-            return
+    def _prepare_root(self) -> None:
+        """The cluster's directory and socket directory, owned by the server's OS user."""
         self.root.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         self._hand_over()
+
+    def init(self, fsync: bool = True) -> None:
+        if (self.data / "PG_VERSION").exists():
+            return
+        self._prepare_root()
         self._run(
             [
                 str(bindir() / "initdb"),
@@ -183,9 +187,7 @@ class Cluster:
         if (self.data / "PG_VERSION").exists():
             self.start()
             return
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.socket_dir.mkdir(exist_ok=True)
-        self._hand_over()
+        self._prepare_root()
         self._run(
             [
                 str(bindir() / "pg_basebackup"),
