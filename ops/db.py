@@ -114,5 +114,24 @@ def replica_connections(dsns: list[str] | None) -> Iterator[list[psycopg.Connect
             c.close()
 
 
+def in_recovery(conn: psycopg.Connection[Any]) -> bool:
+    """True on a replica (a standby replaying WAL)."""
+    row = conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()
+    return bool(row and row["r"])
+
+
+def require_primary(conn: psycopg.Connection[Any], job: str) -> None:
+    """Refuse to change anything on a replica: every action job calls this before it starts."""
+    if in_recovery(conn):
+        raise OpsError(f"this database is a replica (pg_is_in_recovery() is true): {job} runs on the primary only")
+
+
+def concurrent_build_warning(conn: psycopg.Connection[Any]) -> str | None:
+    """PostgreSQL 14.0 to 14.3 could corrupt indexes built CONCURRENTLY (fixed in 14.4)."""
+    if 140000 <= conn.info.server_version < 140004:
+        return "WARNING: PostgreSQL 14.0-14.3 can corrupt indexes built CONCURRENTLY; upgrade to 14.4+ and REINDEX"
+    return None
+
+
 def server_version(conn: psycopg.Connection[Any]) -> int:
     return conn.info.server_version

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import errors, sql
 
 from ops import SQL_DIR
-from ops.db import advisory_lock, connect, first_line
+from ops.db import advisory_lock, concurrent_build_warning, connect, first_line, in_recovery, require_primary
 from ops.errors import OpsError
 from ops.migrations import (
     ConstraintDecl,
@@ -130,7 +130,7 @@ class Status:
 def status(conn: psycopg.Connection[Any], migrations: list[Migration]) -> Status:
     applied = ledger(conn)
     st = Status(tampered=tampered(migrations, applied))
-    st.in_recovery = bool(conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"])  # type: ignore[index]
+    st.in_recovery = in_recovery(conn)
     for mig in migrations:
         if mig.id in applied:
             st.applied.append(mig.id)
@@ -209,13 +209,10 @@ def apply(dsn: str | None, migrations: list[Migration], opts: ApplyOptions, log:
     selected = select(migrations, opts.target)
     conn = connect(dsn)
     try:
-        if conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"]:  # type: ignore[index]
-            raise OpsError(
-                "this database is a replica (pg_is_in_recovery() is true): migrations run on the primary only"
-            )
-        version = conn.info.server_version
-        if 140000 <= version < 140004:
-            log("WARNING: PostgreSQL 14.0-14.3 can corrupt indexes built CONCURRENTLY; upgrade to 14.4+ and REINDEX")
+        require_primary(conn, "ops migrate apply")
+        warning = concurrent_build_warning(conn)
+        if warning:
+            log(warning)
         with advisory_lock(conn, LOCK_NAME, opts.lock_wait):
             applied = ledger(conn)
             bad = tampered(selected, applied)

@@ -232,6 +232,10 @@ def test_migrations_refuse_a_replica(db, replica, ssh_hosts, tmp_path):
     proc = run_ops("migrate", "apply", env=dict(db.env, **replica_env))
     assert proc.returncode == 1
     assert "is a replica" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    for job in ("reindex", "analyze"):  # the maintenance actions share the same guard
+        refused = run_ops("maintain", job, env=dict(db.env, **replica_env))
+        assert refused.returncode == 1, refused.stderr
+        assert f"is a replica (pg_is_in_recovery() is true): ops maintain {job} runs on the primary only" in refused.stderr
 
     inventory = write_inventory(tmp_path / "inv.py", ssh_hosts, replica_env)
     deploy = pyinfra(inventory, "--limit", "db_primary")

@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ops.db import advisory_lock, connect, first_line, set_timeouts
-from ops.errors import OK, WARNING, OpsError
+from ops.db import advisory_lock, connect, first_line, require_primary, set_timeouts
+from ops.errors import OK, WARNING
 from ops.maintain import LOCK_NAME
 from ops.sqlfiles import query
 
@@ -66,8 +66,7 @@ def run(dsn: str | None, opts: AnalyzeOptions, log: Log) -> dict[str, Any]:
     started = time.monotonic()
     conn = connect(dsn)
     try:
-        if conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"]:  # type: ignore[index]
-            raise OpsError("this database is a replica (pg_is_in_recovery() is true): ANALYZE runs on the primary")
+        require_primary(conn, "ops maintain analyze")
         with advisory_lock(conn, LOCK_NAME, opts.lock_wait):
             todo = stale(conn, opts.fraction, opts.min_rows)
             total = conn.execute("SELECT count(*) AS n FROM pg_stat_user_tables").fetchone()["n"]  # type: ignore[index]

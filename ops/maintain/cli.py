@@ -221,7 +221,7 @@ def reindex_cmd(
     ] = 40.0,
     min_size: Annotated[
         str, typer.Option("--min-size", help="Rebuild only indexes this big or bigger (e.g. 10MB).")
-    ] = "10MB",
+    ] = "1MB",  # ReindexOptions' default: one default, whoever calls
     max_duration: Annotated[
         str | None, typer.Option("--max-duration", help="Time budget (e.g. 2h): no rebuild starts after it.")
     ] = None,

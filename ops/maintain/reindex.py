@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ops.db import advisory_lock, connect, first_line
+from ops.db import advisory_lock, concurrent_build_warning, connect, first_line, require_primary
 from ops.errors import OpsError
 from ops.maintain import LOCK_NAME, bloat
 from ops.maintain.units import human_bytes
@@ -125,10 +125,10 @@ def run(dsn: str | None, opts: ReindexOptions, log: Log) -> dict[str, Any]:
     started = time.monotonic()
     conn = connect(dsn)
     try:
-        if conn.execute("SELECT pg_is_in_recovery() AS r").fetchone()["r"]:  # type: ignore[index]
-            raise OpsError("this database is a replica (pg_is_in_recovery() is true): reindex runs on the primary")
-        if 140000 <= conn.info.server_version < 140004:
-            log("WARNING: PostgreSQL 14.0-14.3 can corrupt indexes built CONCURRENTLY; upgrade to 14.4+ first")
+        require_primary(conn, "ops maintain reindex")
+        warning = concurrent_build_warning(conn)
+        if warning:
+            log(warning)
         with advisory_lock(conn, LOCK_NAME, opts.lock_wait):
             summary = _run_locked(conn, dsn, opts, log, started)
     finally:
