@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 OPS := $(VENV)/bin/ops
 PYINFRA := $(VENV)/bin/pyinfra
 PYTHON ?= python3
-LOCAL_ENV = eval "$$($(PY) -m ops.localenv env)"
+LOCAL_ENV = eval "$$($(PY) -m ops.local.env env)"
 
 .PHONY: setup system-packages demo demo-down test lint lint-sql bench clean
 
@@ -21,16 +21,16 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(PY) -m ops.localenv up
+	$(PY) -m ops.local.env up
 	$(PYINFRA) -y inventory/local.py deploy.py
-	$(PY) -m ops.localenv web-up
+	$(PY) -m ops.local.env web-up
 	@echo "--- status"
 	@$(LOCAL_ENV); $(OPS) migrate verify; $(OPS) migrate status | tail -n 1
 	@$(OPS) playbook cors http://127.0.0.1:$${S10_LOCAL_WEBPORT:-8080}/api/auth/me --origin http://localhost:3000 \
 		--header Authorization --expose X-Request-ID | head -n 1 || true
 
 demo-down:
-	-$(PY) -m ops.localenv down
+	-$(PY) -m ops.local.env down
 
 lint-sql: $(VENV)/.installed
 	$(VENV)/bin/squawk --config .squawk.toml sql/migrations/*.sql

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Result, fmt_ratio, note, step, target
-from ops.browser import PageServer, chromium, run_calls
 from ops.cors import CorsSettings
-from ops.localpg import free_port
-from ops.webstack import WebStack, build_stack
+from ops.local.browser import PageServer, chromium, run_calls
+from ops.local.pg import free_port
+from ops.local.webstack import WebStack, build_stack
 
 # wrk: seconds per run and interleaved rounds, per scale.
 WRK = {"tiny": (2, 1), "small": (4, 1), "full": (8, 3)}

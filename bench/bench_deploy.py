@@ -28,7 +28,7 @@ from pathlib import Path
 
 from bench.common import Result, fmt_s, note, progress, target
 from ops import REPO_ROOT
-from ops.localpg import Cluster, free_port
+from ops.local.pg import Cluster, free_port
 
 NOOP_RUNS = 3
 PYINFRA = REPO_ROOT / ".venv" / "bin" / "pyinfra"

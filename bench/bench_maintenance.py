@@ -39,7 +39,7 @@ from bench.common import (
     target,
 )
 from bench.datagen import SeededCluster
-from ops.localpg import bindir
+from ops.local.pg import bindir
 from ops.maintain import bloat
 from ops.maintain.units import human_bytes
 

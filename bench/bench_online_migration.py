@@ -47,7 +47,7 @@ from bench.common import (
     target,
 )
 from bench.datagen import SeededCluster
-from ops.localpg import Cluster, bindir
+from ops.local.pg import Cluster, bindir
 from ops.migrate import load as load_migrations
 from ops.migrations import IndexDecl
 

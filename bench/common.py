@@ -43,7 +43,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ops import REPO_ROOT
-from ops.localpg import Cluster, bindir, free_port
+from ops.local.pg import Cluster, bindir, free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_DIR = BENCH_DIR / "results"

@@ -27,7 +27,7 @@ from psycopg.copy import QueuedLibpqWriter
 
 from bench.common import Scale, bench_cluster, get_scale, human, note, progress, timed
 from ops import SQL_DIR
-from ops.localpg import Cluster, load_schema
+from ops.local.pg import Cluster, load_schema
 
 CHUNK = 50_000
 START = datetime(2024, 1, 1, tzinfo=UTC)

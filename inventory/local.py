@@ -4,7 +4,7 @@
 """
 
 from ops import REPO_ROOT
-from ops.localenv import LOCAL_DIR, pg_env, web_data
+from ops.local.env import LOCAL_DIR, pg_env, web_data
 
 _here = "@local"
 _data = {

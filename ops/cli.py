@@ -18,13 +18,32 @@ except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
 from ops.db import check_dsn, connect
-from ops.errors import CRITICAL, OK, USAGE, OpsError
+from ops.errors import CRITICAL, OK, USAGE, WARNING, ConnectError, OpsError, UsageError
 
 # ops.migrate (pglast) and the other groups' heavy modules load inside the commands that use
 # them: the deploy's fact runs `ops migrate status` on every deploy, so start-up time counts.
-from ops.output import info, print_json, table
+from ops.output import emit_json, info, line, status_word, table
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from ops import __version__
+
+        print(f"ops {__version__}")
+        raise typer.Exit(OK)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """S10 ops."""
+
+
 migrate_app = typer.Typer(help="Online index migrations from sql/migrations/.", no_args_is_help=True)
 app.add_typer(migrate_app, name="migrate")
 
@@ -40,25 +59,37 @@ DirOpt = Annotated[
 
 @migrate_app.command("status")
 def migrate_status(dsn: DsnOpt = None, json: JsonOpt = False, migrations_dir: DirOpt = None) -> None:
-    """Applied, pending and broken migrations. Exit 0 when nothing needs doing, 1 when something does."""
+    """Applied, pending and broken migrations. Exit 0 nothing to do, 1 something to apply, 2 a file was tampered with."""
     from ops import migrate as mig
 
     migrations = mig.load(migrations_dir)
     with connect(check_dsn(dsn)) as conn:
         st = mig.status(conn, migrations)
+    code = CRITICAL if st.tampered else WARNING if st.needs_apply else OK
+    summary = f"{len(st.applied)} applied, {len(st.pending)} pending, {len(st.problems)} problem(s)" + (
+        f", {len(st.tampered)} tampered" if st.tampered else ""
+    )
     if json:
-        print_json(st.as_json())
+        emit_json(code, summary, st.as_json())
     else:
-        rows = [(m.id, "applied" if m.id in st.applied else "pending") for m in migrations]
+        line(f"{status_word(code)}: {summary}")
+        broken = {p["migration"]: p for p in st.problems}
+        altered = {t["migration"] for t in st.tampered}
+        rows = [
+            (
+                m.id,
+                "tampered"
+                if m.id in altered
+                else f"broken: {broken[m.id]['index']} {broken[m.id]['problem']}"
+                if m.id in broken
+                else "applied"
+                if m.id in st.applied
+                else "pending",
+            )
+            for m in migrations
+        ]
         table("migrations", ["migration", "state"], rows)
-        for p in st.problems:
-            info(f"PROBLEM {p['index']}: {p['problem']} (from {p['migration']})")
-        for t in st.tampered:
-            info(f"TAMPERED {t['migration']}: file changed since it was applied")
-        info(f"{len(st.applied)} applied, {len(st.pending)} pending, {len(st.problems)} problem(s)")
-    if st.tampered:
-        raise typer.Exit(CRITICAL)
-    raise typer.Exit(1 if st.needs_apply else OK)
+    raise typer.Exit(code)
 
 
 @migrate_app.command("apply")
@@ -87,13 +118,14 @@ def migrate_apply(
         policy=RetryPolicy(lock_timeout=lock_timeout, retries=retries), dry_run=dry_run, lock_wait=wait, target=to
     )
     summary = mig.apply(check_dsn(dsn), migrations, opts, info)
+    done = (
+        f"{'dry run' if dry_run else 'done'}: {len(summary['applied'])} built, {len(summary['adopted'])} adopted, "
+        f"{len(summary['repaired'])} repaired"
+    )
     if json:
-        print_json(summary)
+        emit_json(OK, done, summary, kind="action")
     elif not dry_run:
-        info(
-            f"done: {len(summary['applied'])} built, {len(summary['adopted'])} adopted, "
-            f"{len(summary['repaired'])} repaired"
-        )
+        info(done)
 
 
 @migrate_app.command("verify")
@@ -104,14 +136,20 @@ def migrate_verify(dsn: DsnOpt = None, json: JsonOpt = False, migrations_dir: Di
     migrations = mig.load(migrations_dir)
     with connect(check_dsn(dsn)) as conn:
         checked, problems = mig.verify(conn, migrations)
-    if json:
-        print_json({"ok": not problems, "checked": checked, "problems": problems})
+    code = CRITICAL if problems else OK
+    if problems:
+        first = problems[0]
+        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+        summary = f"{first['index']}: {first['problem']}{more}"
     else:
-        for p in problems:
-            print(f"CRITICAL: {p['index']}: {p['problem']}")
-        if not problems:
-            print(f"OK: {checked} indexes and constraints valid and exact")
-    raise typer.Exit(CRITICAL if problems else OK)
+        summary = f"{checked} indexes and constraints valid and exact"
+    if json:
+        emit_json(code, summary, {"ok": not problems, "checked": checked, "problems": problems})
+    else:
+        line(f"{status_word(code)}: {summary}")
+        for p in problems[1:]:
+            line(f"CRITICAL: {p['index']}: {p['problem']}")
+    raise typer.Exit(code)
 
 
 def _register_optional() -> None:
@@ -144,6 +182,8 @@ def main(argv: list[str] | None = None) -> None:
         where = exc.ctx.command_path if exc.ctx else "ops"
         print(f"{where}: error: {exc.format_message()} (see '{where} --help')", file=sys.stderr)
         code = USAGE
+        if "--json" in (argv if argv is not None else sys.argv[1:]):
+            emit_json(code, exc.format_message(), {"error": exc.format_message()}, kind="error")
     except typer.Abort:
         print("ops: aborted", file=sys.stderr)
         code = 130
@@ -151,7 +191,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"ops: error: {exc}", file=sys.stderr)
         code = exc.exit_code
         if not exc.reported and "--json" in (argv if argv is not None else sys.argv[1:]):
-            print_json({"error": str(exc), "exit_code": code})  # machines read stdout only
+            kind = "error" if isinstance(exc, UsageError | ConnectError) else "action"
+            emit_json(code, str(exc), {"error": str(exc)}, kind=kind)  # machines read stdout only
     except KeyboardInterrupt:
         print("ops: interrupted", file=sys.stderr)
         code = 130

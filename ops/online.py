@@ -68,7 +68,7 @@ class BuildWatch:
     pid: int
     label: str
     show: bool = field(default_factory=lambda: sys.stderr.isatty())
-    interval: float = 0.5
+    interval: float = 0.2  # a phase of a short build still shows on a terminal
     blockers: dict[int, dict[str, Any]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None

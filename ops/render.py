@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ops.errors import OpsError
-from ops.output import info, print_json, table
+from ops.output import emit_json, info, table
 
 if TYPE_CHECKING:  # ops.cors (pydantic, jinja2) is imported when a render runs, not at CLI start-up
     from ops.cors import HostPlan, RenderedFile
@@ -66,7 +66,7 @@ def render_env(env: str | None, inventory: str | None, out: Path, json: bool = F
                 {"host": name, "kind": f.kind, "file": str(target), "deploys_to": f.dest, "mode": f"{f.mode:04o}"}
             )
     if json:
-        print_json(written)
+        emit_json(0, f"rendered {len(written)} file(s) into {out}", {"files": written}, kind="action")
     else:
         table("rendered", ["host", "kind", "file", "deploys to", "mode"], [list(w.values()) for w in written])
     return written

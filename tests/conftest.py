@@ -17,7 +17,7 @@ import pytest
 from psycopg import sql
 
 from ops import REPO_ROOT, SQL_DIR
-from ops.localpg import Cluster, free_port, load_schema
+from ops.local.pg import Cluster, free_port, load_schema
 
 OPS_BIN = Path(sys.executable).with_name("ops")
 TEMPLATE_DB = "s10_template"
@@ -118,7 +118,7 @@ def web_stack(page_port: int):
     app's env file for another mode than Nginx's config.
     """
     from ops.cors import CorsSettings
-    from ops.webstack import WebStack, build_stack
+    from ops.local.webstack import WebStack, build_stack
 
     stacks: dict[tuple, WebStack] = {}
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ops.localpg import free_port
+from ops.local.pg import free_port
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ops.browser import PageServer, chromium, run_calls
+from ops.local.browser import PageServer, chromium, run_calls
 
 pytestmark = pytest.mark.browser
 CALLS = 50
@@ -57,7 +57,7 @@ def test_same_origin_sends_no_preflight(browser, web_stack):
 
 def test_a_look_alike_origin_is_refused_by_the_browser(browser, web_stack, tmp_path):
     # The page's origin (another loopback port) is not on the allowlist: the browser blocks the call.
-    from ops.localpg import free_port
+    from ops.local.pg import free_port
 
     stack = web_stack("edge")
     (tmp_path / "index.html").write_text("<!doctype html><title>other origin</title>")

@@ -16,8 +16,8 @@ import pytest
 
 from ops import REPO_ROOT, TEMPLATES_DIR
 from ops.cors import CorsSettings
-from ops.localpg import free_port
-from ops.webstack import WebStack, web_settings
+from ops.local.pg import free_port
+from ops.local.webstack import WebStack, web_settings
 
 PYINFRA = Path(sys.executable).with_name("pyinfra")
 ORIGIN = "http://localhost:3000"

@@ -68,7 +68,7 @@ def test_usage_reports_invalid_as_critical(db, ops):
     assert proc.returncode == 2
     assert [f["index"] for f in report["invalid"]] == ["ux_users_email_dup"]
     proc = ops("maintain", "usage")
-    assert proc.stdout.strip().splitlines()[-1].startswith("CRITICAL: 1 invalid")
+    assert proc.stdout.splitlines()[0].startswith("CRITICAL: 1 invalid")  # the verdict comes first
 
 
 def test_reindex_rebuilds_exactly_the_bloated_indexes(bloated, ops):

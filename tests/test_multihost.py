@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from ops import REPO_ROOT
-from ops.localpg import Cluster, free_port
+from ops.local.pg import Cluster, free_port
 from tests.conftest import run_ops
 from tests.sshhosts import SshHost, make_key
 
@@ -235,7 +235,9 @@ def test_migrations_refuse_a_replica(db, replica, ssh_hosts, tmp_path):
     for job in ("reindex", "analyze"):  # the maintenance actions share the same guard
         refused = run_ops("maintain", job, env=dict(db.env, **replica_env))
         assert refused.returncode == 1, refused.stderr
-        assert f"is a replica (pg_is_in_recovery() is true): ops maintain {job} runs on the primary only" in refused.stderr
+        assert (
+            f"is a replica (pg_is_in_recovery() is true): ops maintain {job} runs on the primary only" in refused.stderr
+        )
 
     inventory = write_inventory(tmp_path / "inv.py", ssh_hosts, replica_env)
     deploy = pyinfra(inventory, "--limit", "db_primary")
@@ -311,7 +313,7 @@ def test_example_inventories_validate_and_render_without_connecting(env, tmp_pat
     """Every host's settings in the example inventories are valid; render writes each host's pieces."""
     proc = run_ops("render", "--env", env, "--out", str(tmp_path), "--json", env={"PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr
-    written = json.loads(proc.stdout)
+    written = json.loads(proc.stdout)["files"]
     kinds = {}
     for w in written:
         kinds.setdefault(w["host"].split(".")[0][:-1], set()).add(w["kind"])

@@ -7,15 +7,13 @@ import os
 
 import pytest
 
-from ops.localpg import free_port
+from ops.local.pg import free_port
 from ops.playbook.cors_check import browser_cache, look_alikes, needs_preflight
 from tests.conftest import run_ops
 from tests.nginx_helper import Nginx
 from tests.playbook_edge import PAGE_ORIGIN
 
 ENV = {k: v for k, v in os.environ.items() if not k.startswith("PG")} | {"COLUMNS": "200"}
-
-
 
 
 def cors(edge: Nginx, path: str, *args: str) -> tuple[int, dict]:

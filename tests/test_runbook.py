@@ -73,8 +73,6 @@ def test_the_runbook_parses_into_commands():
         assert shlex.split(step.command)[0] in RUNNABLE, f"the test cannot run: {step.command}"  # type: ignore[arg-type]
 
 
-
-
 def set_scene(mark: str, db, edge: Nginx, scene: dict) -> None:
     what, *args = mark.split()
     if what == "load-jobs":

@@ -23,7 +23,7 @@ from ops.maintain import reindex as reindex_mod
 from ops.maintain import usage as usage_mod
 from ops.maintain.units import human_bytes, human_duration, parse_duration, parse_size
 from ops.online import RetryPolicy
-from ops.output import info, print_json, table
+from ops.output import emit_json, info, line, table
 
 maintain_app = typer.Typer(help=__doc__, no_args_is_help=True)
 
@@ -62,10 +62,10 @@ def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: 
         if report and not bad_input:
             code = exc.exit_code = UNKNOWN
             if as_json:
-                print_json({"status": UNKNOWN, "summary": f"UNKNOWN: {exc}"})
+                emit_json(UNKNOWN, f"UNKNOWN: {exc}", {"error": str(exc)})
                 exc.reported = True
             else:
-                print(f"UNKNOWN: {exc}")
+                line(f"UNKNOWN: {exc}")
         raise
     finally:
         if metrics_file and not bad_input:
@@ -112,7 +112,7 @@ def usage_cmd(
         ):
             rep = usage_mod.findings(conn, min_stats_age=min_age, replicas=rconns)
         if json:
-            print_json(rep)
+            emit_json(rep["status"], rep["summary"], rep)
         else:
             _print_usage(rep)
         return rep, rep["status"]
@@ -121,6 +121,7 @@ def usage_cmd(
 
 
 def _print_usage(rep: dict[str, Any]) -> None:
+    line(rep["summary"])
     flags: dict[str, list[str]] = {}
     for kind in ("unused", "redundant", "invalid"):
         for f in rep[kind]:
@@ -155,7 +156,6 @@ def _print_usage(rep: dict[str, Any]) -> None:
     for kind in ("invalid", "redundant", "unused"):
         for f in rep[kind]:
             info(f"{kind.upper():9} {f['index']}: {f['reason']}\n          fix: {f['fix']}")
-    print(rep["summary"])
 
 
 @maintain_app.command("bloat")
@@ -184,8 +184,9 @@ def bloat_cmd(
         with connect(check_dsn(dsn)) as conn, _report_lock(conn, "bloat", lock_wait):
             rep = bloat_mod.findings(conn, warning=warning, critical=critical, min_size=size, use_exact=exact)
         if json:
-            print_json(rep)
+            emit_json(rep["status"], rep["summary"], rep)
         else:
+            line(rep["summary"])
             rows = [
                 (
                     f"{ix['table']}.{ix['index']}",
@@ -206,7 +207,6 @@ def bloat_cmd(
                 info(f"NOTE: {note}")
             for f in rep["bloated"]:
                 info(f"{f['severity'].upper():8} {f['index']}: {f['reason']}\n         fix: {f['fix']}")
-            print(rep["summary"])
         return rep, rep["status"]
 
     _job("bloat", True, metrics_file, json, body)
@@ -258,8 +258,20 @@ def reindex_cmd(
 
     def body() -> tuple[Any, int]:
         summary = reindex_mod.run(check_dsn(dsn), opts, info)
+        verb = "would rebuild" if dry_run else "rebuilt"
+        done = (
+            f"{'dry run' if dry_run else 'done'}: {len(summary['rebuilt'])} {verb}, "
+            f"{len(summary['dropped_leftovers'])} leftover(s) {'to drop' if dry_run else 'dropped'}, "
+            f"{len(summary['skipped'])} skipped, {len(summary['failed'])} failed; "
+            f"{human_bytes(summary['bytes_reclaimed'])} given back in {summary['seconds']:.1f}s"
+        )
+        failure = None
+        if summary["failed"]:
+            first = summary["failed"][0]
+            failure = f"reindex: {len(summary['failed'])} failed, first {first['index']}: {first['error']}"
+        code = FAILED if failure else OK
         if json:
-            print_json(summary)
+            emit_json(code, failure or done, summary, kind="action")
         elif summary["rebuilt"] and dry_run:
             rows: list[tuple[str, ...]] = [
                 (
@@ -285,21 +297,9 @@ def reindex_cmd(
             table("rebuilt", ["index", "bloat", "before", "after", "given back", "time"], rows)
         for note in summary["notes"]:
             info(f"NOTE: {note}")
-        verb = "would rebuild" if dry_run else "rebuilt"
-        info(
-            f"{'dry run' if dry_run else 'done'}: {len(summary['rebuilt'])} {verb}, "
-            f"{len(summary['dropped_leftovers'])} leftover(s) {'to drop' if dry_run else 'dropped'}, "
-            f"{len(summary['skipped'])} skipped, {len(summary['failed'])} failed; "
-            f"{human_bytes(summary['bytes_reclaimed'])} given back in {summary['seconds']:.1f}s"
-        )
-        if summary["failed"]:
-            first = summary["failed"][0]
-            code = FAILED
-            _fail_after_metrics(
-                f"reindex: {len(summary['failed'])} failed, first {first['index']}: {first['error']}", summary
-            )
-        else:
-            code = OK
+        info(done)
+        if failure:
+            _fail_after_metrics(failure, summary)
         return summary, code
 
     _job("reindex", False, metrics_file, json, body)
@@ -351,20 +351,23 @@ def analyze_cmd(
 
     def body() -> tuple[Any, int]:
         summary = analyze_mod.run(check_dsn(dsn), opts, info)
-        if json:
-            print_json(summary)
-        info(
+        done = (
             f"{'dry run' if dry_run else 'done'}: {len(summary['analyzed'])} "
             f"{'to analyze' if dry_run else 'analyzed'}, {summary['fresh']} fresh left alone, "
             f"{len(summary['failed'])} failed in {summary['seconds']:.1f}s"
         )
+        failure = None
         if summary["failed"]:
             first = summary["failed"][0]
-            _fail_after_metrics(
+            failure = (
                 f"analyze: {len(summary['failed'])} table(s) failed, first {first['schema']}.{first['table']}: "
-                f"{first['error']}",
-                summary,
+                f"{first['error']}"
             )
+        if json:
+            emit_json(FAILED if failure else OK, failure or done, summary, kind="action")
+        info(done)
+        if failure:
+            _fail_after_metrics(failure, summary)
         return summary, OK
 
     _job("analyze", False, metrics_file, json, body)

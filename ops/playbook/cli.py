@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ops.db import check_dsn
-from ops.output import console, print_json
+from ops.output import emit_json, line
 from ops.playbook.report import Report
 
 playbook_app = typer.Typer(
@@ -27,12 +27,11 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines."
 
 def _finish(report: Report, json: bool, extra: list[str] | None = None) -> None:
     if json:
-        print_json(report.as_json())
+        emit_json(report.exit_code, report.summary(), report.as_json())
     else:
         lines = report.lines()
-        console.print(lines[0], highlight=False, markup=False, soft_wrap=True)
-        for line in [*(extra or []), *lines[1:]]:
-            console.print(line, highlight=False, markup=False, soft_wrap=True)
+        for text in [lines[0], *(extra or []), *lines[1:]]:
+            line(text)
     raise typer.Exit(report.exit_code)
 
 

@@ -7,7 +7,7 @@ because Nginx owns CORS (edge mode). It serves ``GET /api/auth/me`` with an ``X-
 header (401 without ``Authorization: Bearer ...``, any token accepted), and answers any other
 ``/api/...`` path with a small JSON body.
 
-    S10_APP_ENV_FILE=path/to/cors.env uvicorn --factory ops.standin:create_app --port 8000
+    S10_APP_ENV_FILE=path/to/cors.env uvicorn --factory ops.local.standin:create_app --port 8000
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ops.errors import OpsError
-from ops.nginx import pid_alive, wait_port
+from ops.local.nginx import pid_alive, wait_port
 
 ENV_FILE_VAR = "S10_APP_ENV_FILE"
 
@@ -107,7 +107,7 @@ class StandIn:
 
     def command(self) -> list[str]:
         return [
-            sys.executable, "-m", "uvicorn", "--factory", "ops.standin:create_app",
+            sys.executable, "-m", "uvicorn", "--factory", "ops.local.standin:create_app",
             "--host", self.host, "--port", str(self.port), "--log-level", "warning", "--no-access-log",
         ]  # fmt: skip
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ops.cors import AppSettings, CorsSettings, RenderedFile, WebSettings, render_host
-from ops.localpg import free_port
-from ops.nginx import Nginx, prepare_prefix, wait_port
-from ops.standin import StandIn
+from ops.local.nginx import Nginx, prepare_prefix, wait_port
+from ops.local.pg import free_port
+from ops.local.standin import StandIn
 
 REQUEST_RE = re.compile(r'"(?P<method>[A-Z]+) (?P<uri>\S+) HTTP/[0-9.]+" (?P<status>\d{3})')
 
@@ -102,7 +102,7 @@ def web_settings(root: Path, port: int, app_port: int) -> WebSettings:
         upstream=f"127.0.0.1:{app_port}",
         static_root=str(root / "www"),
         staging_dir=str(prefix / "staging"),
-        reload_command=f"{sys.executable} -m ops.nginx reload {prefix} {prefix}/conf/nginx.conf",
+        reload_command=f"{sys.executable} -m ops.local.nginx reload {prefix} {prefix}/conf/nginx.conf",
     )
 
 

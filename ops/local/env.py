@@ -18,9 +18,9 @@ from pathlib import Path
 
 from ops import REPO_ROOT, SQL_DIR
 from ops.errors import OpsError
-from ops.localpg import Cluster, load_schema
-from ops.nginx import Nginx
-from ops.standin import StandIn
+from ops.local.nginx import Nginx
+from ops.local.pg import Cluster, load_schema
+from ops.local.standin import StandIn
 
 LOCAL_DIR = Path(os.environ.get("S10_LOCAL_DIR") or REPO_ROOT / ".local")
 PG_PORT = int(os.environ.get("S10_LOCAL_PGPORT", "54329"))
@@ -66,9 +66,9 @@ def web_data() -> dict[str, object]:
         "web_upstream": f"127.0.0.1:{APP_PORT}",
         "web_static_root": str(LOCAL_DIR / "www"),
         "web_staging_dir": str(NGINX_PREFIX / "staging"),
-        "web_reload_command": f"{python} -m ops.localenv nginx-reload",
+        "web_reload_command": f"{python} -m ops.local.env nginx-reload",
         "app_env_path": str(local_standin().env_file),
-        "app_restart_command": f"{python} -m ops.localenv app-restart",
+        "app_restart_command": f"{python} -m ops.local.env app-restart",
     }
 
 
@@ -128,4 +128,4 @@ if __name__ == "__main__":
     try:
         commands[sys.argv[1] if len(sys.argv) > 1 else "up"]()
     except OpsError as exc:  # one line, no traceback (a port taken, nginx missing...)
-        raise SystemExit(f"ops.localenv: {exc}") from None
+        raise SystemExit(f"ops.local.env: {exc}") from None

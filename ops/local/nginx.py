@@ -118,10 +118,10 @@ class Nginx:
 
 
 if __name__ == "__main__":
-    # python -m ops.nginx reload PREFIX MAIN_CONF: reload a standalone Nginx when it runs (a deploy's reload_command)
+    # python -m ops.local.nginx reload PREFIX MAIN_CONF: reload a standalone Nginx when it runs (a deploy's reload_command)
     import sys
 
     if len(sys.argv) != 4 or sys.argv[1] != "reload":
-        raise SystemExit("usage: python -m ops.nginx reload PREFIX MAIN_CONF")
+        raise SystemExit("usage: python -m ops.local.nginx reload PREFIX MAIN_CONF")
     reloaded = Nginx(prefix=Path(sys.argv[2]), main_conf=Path(sys.argv[3])).reload()
     print("Nginx reloaded" if reloaded else "Nginx not running: nothing to reload")
