@@ -62,10 +62,10 @@ def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: 
         if report and not bad_input:
             code = exc.exit_code = UNKNOWN
             if as_json:
-                emit_json(UNKNOWN, f"UNKNOWN: {exc}", {"error": str(exc)})
-                exc.reported = True
+                emit_json(UNKNOWN, str(exc), {"error": str(exc)})
             else:
                 line(f"UNKNOWN: {exc}")
+            exc.reported = True  # said once, on stdout: main() adds nothing
         raise
     finally:
         if metrics_file and not bad_input:
