@@ -89,6 +89,19 @@ def run_ops(
     return proc
 
 
+def run_local_env(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ops.local.env`` (what make demo and make demo-down run) as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "ops.local.env", *args],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @pytest.fixture
 def ops(db: Database):
     """ops(*args) runs the CLI against the test's database."""

@@ -7,16 +7,15 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ops import REPO_ROOT
 from ops.local.pg import free_port, port_taken
 from ops.local.standin import StandIn
+from tests.conftest import run_local_env
 
 
 def local_env(*args: str, tmp: Path, **ports: int) -> subprocess.CompletedProcess[str]:
@@ -24,15 +23,7 @@ def local_env(*args: str, tmp: Path, **ports: int) -> subprocess.CompletedProces
     env["S10_LOCAL_DIR"] = str(tmp)
     for name in ("PGPORT", "WEBPORT", "APPPORT"):
         env[f"S10_LOCAL_{name}"] = str(ports.get(name.lower(), free_port()))
-    return subprocess.run(
-        [sys.executable, "-m", "ops.local.env", *args],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return run_local_env(*args, env=env, timeout=60)
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ import re
 import shlex
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ import pytest
 
 from ops import REPO_ROOT
 from ops.local.pg import free_port
-from tests.conftest import OPS_BIN
+from tests.conftest import OPS_BIN, run_local_env
 
 RUNBOOK = REPO_ROOT / "RUNBOOK.md"
 DEMO_WEB = "127.0.0.1:8080"  # the demo's Nginx as the runbook prints it (S10_LOCAL_WEBPORT's default)
@@ -84,18 +83,6 @@ class Demo:
     first_run: str
 
 
-def local_env(args: list[str], env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ops.local.env", *args],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
 @pytest.fixture(scope="module")
 def demo() -> Iterator[Demo]:
     """The demo as ``make demo`` makes it, under a directory and ports of its own; stopped and removed after."""
@@ -111,19 +98,19 @@ def demo() -> Iterator[Demo]:
         PATH=f"{OPS_BIN.parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     try:
-        up = local_env(["demo"], env)
+        up = run_local_env("demo", env=env)
         assert up.returncode == 0, f"{up.stdout}\n{up.stderr}"
-        exports = local_env(["env"], env).stdout
+        exports = run_local_env("env", env=env).stdout
         env.update(re.findall(r"^export (\w+)=(.*)$", exports, re.M))
         yield Demo(env=env, web_port=web_port, first_run=up.stdout)
     finally:
-        local_env(["down"], env, timeout=60)
+        run_local_env("down", env=env, timeout=60)
         shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_demo_loads_the_apps_data_and_a_second_run_changes_nothing(demo):
     assert "the app's data loaded" in demo.first_run and "the app's workload ran" in demo.first_run
-    again = local_env(["demo"], demo.env)
+    again = run_local_env("demo", env=demo.env)
     assert again.returncode == 0, again.stderr
     said = again.stdout + again.stderr  # pyinfra reports on stderr
     total = re.search(r"Grand total\s+(\d+)\s+(\S+)\s+(\S+)\s+(\d+)", said)
