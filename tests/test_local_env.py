@@ -103,3 +103,22 @@ def test_without_the_demo_one_line_and_help_with_help(tmp_path):
     assert env.returncode == 0 and "export PGHOST=" in env.stdout
     bad = local_env("nope", tmp=tmp_path)
     assert bad.returncode == 2 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_server_that_will_not_start_names_the_port_and_the_log_line_that_says_why():
+    import tempfile
+
+    from ops.errors import OpsError
+    from ops.local.pg import Cluster
+
+    cluster = Cluster(root=Path(tempfile.mkdtemp(prefix="s10pg-")), port=free_port())
+    cluster.init(fsync=False)
+    with open(cluster.data / "postgresql.conf", "a") as conf:
+        conf.write("shared_buffers = 'plenty'\n")
+    try:
+        with pytest.raises(OpsError) as failed:
+            cluster.start()
+    finally:
+        cluster.destroy()
+    said = str(failed.value)
+    assert f"port {cluster.port}" in said and str(cluster.logfile) in said and "FATAL" in said, said
