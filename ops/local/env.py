@@ -102,13 +102,17 @@ def app_restart() -> None:
     print("stand-in app restarted" if local_standin().restart_if_running() else "stand-in app not running")
 
 
-def check_ports() -> None:
-    """Before anything starts: each port the demo will listen on is free, or already ours."""
-    servers = [
-        ("PostgreSQL", PG_PORT, "S10_LOCAL_PGPORT", cluster().running(), cluster().logfile),
-        ("Nginx", WEB_PORT, "S10_LOCAL_WEBPORT", local_nginx().running(), local_nginx().error_log),
-        ("the stand-in app", APP_PORT, "S10_LOCAL_APPPORT", local_standin().running(), local_standin().logfile),
-    ]
+def check_ports(web: bool = True) -> None:
+    """Before anything starts: each port the demo will listen on is free, or already ours.
+
+    ``web=False``: PostgreSQL's only (``up`` starts nothing else).
+    """
+    servers = [("PostgreSQL", PG_PORT, "S10_LOCAL_PGPORT", cluster().running(), cluster().logfile)]
+    if web:
+        servers += [
+            ("Nginx", WEB_PORT, "S10_LOCAL_WEBPORT", local_nginx().running(), local_nginx().error_log),
+            ("the stand-in app", APP_PORT, "S10_LOCAL_APPPORT", local_standin().running(), local_standin().logfile),
+        ]
     for name, port, variable, ours, log in servers:
         taken = None if ours else port_taken("127.0.0.1", port)
         if taken:
@@ -120,7 +124,7 @@ def check_ports() -> None:
 
 def up() -> None:
     """PostgreSQL under .local/pg with the demo database and the app's (empty) tables."""
-    check_ports()
+    check_ports(web=False)
     c = cluster()
     c.init()
     try:
