@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from ops.errors import UsageError
@@ -19,7 +20,10 @@ def parse_size(text: str, what: str = "size") -> int:
     unit = m.group(2).lower() if m else None
     if not m or unit not in _SIZE_UNITS:
         raise UsageError(f"bad {what} {text!r}: use bytes or a number with bytes, kB, MB, GB, TB or PB (e.g. 10MB)")
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    value = float(m.group(1)) * _SIZE_UNITS[unit]
+    if not math.isfinite(value):  # '9' * 400 is a float overflow, not a size
+        raise UsageError(f"bad {what} {text!r}: too large")
+    return int(value)
 
 
 def parse_duration(text: str, what: str = "duration") -> float:
@@ -35,6 +39,8 @@ def parse_duration(text: str, what: str = "duration") -> float:
             pos += 1
     if not raw or pos != len(raw):
         raise UsageError(f"bad {what} {text!r}: use seconds or a number with d, h, m, s (e.g. 30m, 1h30m)")
+    if not math.isfinite(total):
+        raise UsageError(f"bad {what} {text!r}: too large")
     return total
 
 
