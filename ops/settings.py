@@ -32,7 +32,7 @@ PG_ENV_KEYS = {
 class DbSettings(BaseModel):
     """How the deploy reaches the primary's database and runs ``ops`` there."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # inputs may hold secrets
 
     ops_bin: str = Field(description="Path of the ops console script on the host")
     pg_env: dict[str, str] = Field(default_factory=dict, description="libpq environment, no password")
@@ -87,7 +87,7 @@ CRON_FIELD = re.compile(r"^[0-9*,/-]+$")
 class MaintenanceJob(BaseModel):
     """One scheduled maintenance job: when it runs and the extra flags its commands get."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # inputs may hold secrets
 
     schedule: str = Field(description="Five cron fields: minute hour day-of-month month day-of-week")
     weekday: int | None = Field(
@@ -118,7 +118,7 @@ class MaintenanceJob(BaseModel):
 class MaintenanceSettings(BaseModel):
     """Where and when the deploy installs ``ops maintain`` jobs on the database primary."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # inputs may hold secrets
 
     cron_file: str = Field("/etc/cron.d/s10-ops-maintenance", description="The crontab file the deploy writes")
     cron_user: str = Field(
@@ -156,11 +156,12 @@ class MaintenanceSettings(BaseModel):
     def _replica_dsns(cls, value: list[str]) -> list[str]:
         from ops.db import check_dsn
 
-        for dsn in value:
+        for number, dsn in enumerate(value, 1):
             try:
                 check_dsn(dsn)
-            except UsageError as exc:
-                raise ValueError(str(exc).replace("--dsn", "a replica DSN")) from None
+            except UsageError as exc:  # its message never repeats a password (ops.db.mask_secrets)
+                reason = str(exc).replace("bad --dsn: ", "cannot parse it: ").replace("--dsn ", "")
+                raise ValueError(f"replica DSN #{number}: {reason}") from None
         return value
 
     @field_validator("cron_user")

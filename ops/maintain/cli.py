@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.db import advisory_lock, check_dsn, connect, replica_connections
+from ops.db import advisory_lock, check_dsn, check_dsns, connect, replica_connections
 from ops.errors import FAILED, OK, UNKNOWN, OpsError, UsageError
 from ops.maintain import analyze as analyze_mod
 from ops.maintain import bloat as bloat_mod
@@ -116,6 +116,8 @@ def usage_cmd(
     Never drops anything: each finding carries the command a person may run. Exit 0 OK, 1 WARNING
     (redundant or unused), 2 CRITICAL (invalid), 3 UNKNOWN.
     """
+    check_dsns(replica)
+
     def body() -> tuple[Any, int]:
         with (
             connect(check_dsn(dsn)) as conn,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ops.db import check_dsn
+from ops.db import check_dsn, check_dsns
 from ops.options import MB, check_order, duration, number, size
 from ops.output import emit_json, line
 from ops.playbook.report import Report
@@ -185,6 +185,7 @@ def index_health(
     from ops.playbook import index_health as ih
 
     check_order("--min-bloat", min_bloat, "--critical-bloat", critical_bloat)
+    check_dsns(replica)
     opts = ih.Options(
         replicas=list(replica or []),
         min_stats_age=min_stats_age,
