@@ -129,6 +129,8 @@ class Duration(_Parsed):
         return parse_duration(text)
 
     def show(self, value: float) -> str:
+        if value == 0:
+            return "0"
         for unit, seconds in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
             if value >= seconds and value % seconds == 0:
                 return f"{value // seconds:g}{unit}"
