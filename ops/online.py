@@ -24,7 +24,6 @@ from ops.errors import OpsError
 from ops.output import err_console
 from ops.sqlfiles import query
 
-
 # Waits that another session caused, so another attempt may succeed: lock_timeout, a cancel, and a
 # deadlock (e.g. a build beside ``maintain reindex``: the server aborts one of the two; its INVALID
 # leftover is dropped by ``cleanup`` before the retry).

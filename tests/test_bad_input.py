@@ -297,7 +297,9 @@ def test_no_password_in_inventory_replica_check(tmp_path: Path, dsn: str) -> Non
     inventory.write_text(
         f"db_primary = (['@local'], {{'db_ops_bin': '/usr/bin/ops', 'maint_replica_dsns': ['service=r1', {dsn!r}]}})\n"
     )
-    proc = run_ops("render", "--inventory", str(inventory), "--out", str(tmp_path / "out"), env={"PATH": "/usr/bin:/bin"})
+    proc = run_ops(
+        "render", "--inventory", str(inventory), "--out", str(tmp_path / "out"), env={"PATH": "/usr/bin:/bin"}
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "replica DSN #2" in proc.stderr
     assert SECRET not in proc.stdout + proc.stderr
@@ -344,7 +346,17 @@ def test_deadlock_is_retried_and_its_invalid_index_dropped(db: Database, tmp_pat
     old.execute("SELECT 1")
     time.sleep(1.2)  # older than the pre-flight's min_age
     apply = subprocess.Popen(
-        [str(OPS_BIN), "migrate", "apply", "--migrations-dir", str(migrations), "--lock-timeout", "4", "--retries", "3"],
+        [
+            str(OPS_BIN),
+            "migrate",
+            "apply",
+            "--migrations-dir",
+            str(migrations),
+            "--lock-timeout",
+            "4",
+            "--retries",
+            "3",
+        ],
         env=db.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -398,7 +410,7 @@ def test_printed_sql_quotes_identifiers(db: Database, ops) -> None:
         'DELETE FROM "Odd.Schema"."Mixed Table" WHERE id % 10 <> 0'
     )
     db.execute('VACUUM ANALYZE "Odd.Schema"."Mixed Table"')
-    db.execute("UPDATE \"Odd.Schema\".\"Mixed Table\" SET id = id")  # stale statistics
+    db.execute('UPDATE "Odd.Schema"."Mixed Table" SET id = id')  # stale statistics
     qualified = '"Odd.Schema"."Mixed Idx"'
     usage = ops("maintain", "usage", "--min-stats-age", "0", "--json")
     fixes = [f["fix"] for f in json.loads(usage.stdout)["redundant"]]

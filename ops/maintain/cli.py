@@ -181,7 +181,9 @@ def bloat_cmd(
     ] = False,
     warning: Annotated[float, number("--warning", low=0, high=100, help="WARNING at this bloat %.")] = 40.0,
     critical: Annotated[float, number("--critical", low=0, high=100, help="CRITICAL at this bloat %.")] = 60.0,
-    min_size: Annotated[int, size("--min-size", default="1MB", help="Ignore indexes smaller than this (e.g. 1MB).")] = MB,
+    min_size: Annotated[
+        int, size("--min-size", default="1MB", help="Ignore indexes smaller than this (e.g. 1MB).")
+    ] = MB,
     metrics_file: MetricsOpt = None,
     lock_wait: LockWaitOpt = 10.0,
 ) -> None:
@@ -354,7 +356,9 @@ def analyze_cmd(
     ] = 3.0,
     statement_timeout: Annotated[
         float,
-        duration("--statement-timeout", default="10m", low=1, high=86400, help="Longest one ANALYZE may run (e.g. 10m)."),
+        duration(
+            "--statement-timeout", default="10m", low=1, high=86400, help="Longest one ANALYZE may run (e.g. 10m)."
+        ),
     ] = 600.0,
     lock_wait: LockWaitOpt = 60.0,
     json: JsonOpt = False,
