@@ -202,3 +202,22 @@ def bad_parameter_message(exc: click.BadParameter) -> str:
         return exc.format_message()
     name = param.opts[0] if isinstance(param, click.Option) and param.opts else param.human_readable_name
     return f"{name}: {exc.message}"
+
+
+def check_command_line(command: list[str], args: list[str]) -> None:
+    """Parse ``ops <command> <args>`` as the CLI would, without running it: the same option types,
+    so an inventory's extra flags for a cron job fail at deploy time, not on the first Sunday."""
+    from typer.main import get_command
+
+    from ops.cli import app
+
+    cmd: click.Command = get_command(app)
+    for name in command:
+        assert isinstance(cmd, click.Group)
+        cmd = cmd.commands[name]
+    try:
+        cmd.make_context(" ".join(["ops", *command]), list(args), resilient_parsing=False)
+    except click.BadParameter as exc:
+        raise UsageError(bad_parameter_message(exc)) from None
+    except click.ClickException as exc:
+        raise UsageError(exc.format_message()) from None

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ops.errors import UsageError
 
@@ -163,6 +163,19 @@ class MaintenanceSettings(BaseModel):
                 reason = str(exc).replace("bad --dsn: ", "cannot parse it: ").replace("--dsn ", "")
                 raise ValueError(f"replica DSN #{number}: {reason}") from None
         return value
+
+    @model_validator(mode="after")
+    def _job_options(self) -> MaintenanceSettings:
+        """Each job's extra flags must be ones its command takes, with values in range."""
+        from ops.options import check_command_line
+
+        for job in ("usage", "reindex", "bloat"):
+            options = getattr(self, job).options
+            try:
+                check_command_line(["maintain", job], options)
+            except UsageError as exc:
+                raise ValueError(f"{job}.options {options}: {exc}") from None
+        return self
 
     @field_validator("cron_user")
     @classmethod

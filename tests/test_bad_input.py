@@ -426,3 +426,25 @@ def test_printed_sql_quotes_identifiers(db: Database, ops) -> None:
     run = ops("maintain", "reindex", "--min-size", "0", "--min-bloat", "10", "--estimate-only")
     assert run.returncode == 0, run.stderr
     assert relfilenode(db, "Mixed Idx") != before
+
+
+@pytest.mark.parametrize(
+    ("options", "expect"),
+    [
+        (["--min-bloat", "nan"], "--min-bloat: 'nan' is not a number from 0 to 100"),
+        (["--max-duration", "0"], "--max-duration: '0' is not a duration above 0"),
+        (["--min-bloat"], "requires an argument"),
+    ],
+)
+def test_inventory_job_options_checked_like_the_cli(tmp_path: Path, options: list[str], expect: str) -> None:
+    """A cron job's extra flags in the inventory go through the same option types at render/deploy time."""
+    inventory = tmp_path / "inv.py"
+    job = {"schedule": "0 3 1-7 * *", "weekday": 7, "options": options}
+    inventory.write_text(f"db_primary = (['@local'], {{'db_ops_bin': '/usr/bin/ops', 'maint_reindex': {job!r}}})\n")
+    proc = run_ops(
+        "render", "--inventory", str(inventory), "--out", str(tmp_path / "out"), env={"PATH": "/usr/bin:/bin"}
+    )
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and expect in lines[0], proc.stderr
+    assert not (tmp_path / "out").exists()
