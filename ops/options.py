@@ -165,7 +165,7 @@ def number(*flags: str, low: float, high: float, help: str, integer: bool = Fals
     return typer.Option(*flags, click_type=kind, help=_with_range(help, kind))
 
 
-def size(*flags: str, help: str, default: str | None = None, low: float = 0, high: float = PB) -> Any:
+def size(*flags: str, help: str, default: str | None = None, low: float = 0, high: float = 1024 * PB) -> Any:
     """A typer option for a size in bytes (int), written as '10MB'; ``default`` is how the help shows it."""
     kind = Size(low, high)
     return typer.Option(*flags, click_type=kind, help=_with_range(help, kind), show_default=default or True)

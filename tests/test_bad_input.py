@@ -168,7 +168,7 @@ def test_bad_number_is_one_line_exit_2_nothing_done(
         (["maintain", "reindex", "--max-duration", "0"], "--max-duration", "above 0"),
         (["maintain", "reindex", "--min-bloat", "abc"], "--min-bloat", "'abc' is not a number from 0 to 100"),
         (["playbook", "top-queries", "--limit", "abc"], "--limit", "whole number from 1 to 500"),
-        (["maintain", "bloat", "--min-size", "9" * 400], "--min-size", "from 0 to 1PB"),
+        (["maintain", "bloat", "--min-size", "9" * 400], "--min-size", "from 0 to 1024PB"),
         (["maintain", "usage", "--min-stats-age", "1e999"], "--min-stats-age", "from 0 to 365d"),
     ],
 )
