@@ -10,7 +10,7 @@ from ops.errors import UsageError
 # pg_size_bytes units (case-insensitive, powers of 1024); a bare number is bytes.
 _SIZE_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4, "pb": 1024**5}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|min|s|ms)?", re.IGNORECASE)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|min|d|h|m|s)?", re.IGNORECASE)  # longest unit first
 _DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1, "": 1, "ms": 0.001}
 
 
