@@ -17,7 +17,7 @@ try:  # typer >= 0.20 vendors click as typer._click; older releases use click it
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
-from ops.db import check_dsn, connect
+from ops.db import check_dsn, connect, mask_secrets
 from ops.errors import CRITICAL, OK, USAGE, WARNING, ConnectError, OpsError, UsageError
 from ops.options import bad_parameter_message, number
 
@@ -188,11 +188,12 @@ def main(argv: list[str] | None = None) -> None:
         print("ops: aborted", file=sys.stderr)
         code = 130
     except OpsError as exc:
-        print(f"ops: error: {exc}", file=sys.stderr)
+        message = mask_secrets(str(exc))  # messages are built masked; this is the last line of defence
+        print(f"ops: error: {message}", file=sys.stderr)
         code = exc.exit_code
         if not exc.reported and "--json" in (argv if argv is not None else sys.argv[1:]):
             kind = "error" if isinstance(exc, UsageError | ConnectError) else "action"
-            emit_json(code, str(exc), {"error": str(exc)}, kind=kind)  # machines read stdout only
+            emit_json(code, message, {"error": message}, kind=kind)  # machines read stdout only
     except KeyboardInterrupt:
         print("ops: interrupted", file=sys.stderr)
         code = 130

@@ -27,8 +27,8 @@ SECRET_KEYS = ("password", "sslpassword")
 _KEY = r"(?:ssl)?password"
 # keyword form: password=secret, password = 'se cret', password='it\'s'
 _KEYWORD_SECRET = re.compile(rf"(\b{_KEY}\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&'\"]+)", re.IGNORECASE)
-# URI form: scheme://user:secret@host (the user info ends at the last '@' before the host)
-_URI_SECRET = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s\"]*:)([^\s\"]*)(@)", re.IGNORECASE)
+# URI form: scheme://user:secret@host (libpq ends the user info at the last "@" before the first "/")
+_URI_SECRET = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s\"]*:)([^/\s\"]*)(@)", re.IGNORECASE)
 MASK = "***"
 
 
