@@ -331,33 +331,18 @@ def _wait_for(db_conn: psycopg.Connection, query: str, params: tuple, timeout: f
     raise AssertionError(f"timed out waiting for: {query}")
 
 
-def test_deadlock_is_retried_and_its_invalid_index_dropped(db: Database, tmp_path: Path) -> None:
-    """A real deadlock, staged: the build waits for a snapshot held by session B, and B then asks for
-    the lock the build holds. The server aborts the build (B waits longer before it checks), leaving
-    an INVALID index; apply drops it and builds again."""
-    migrations = tmp_path / "migrations"
-    migrations.mkdir()
-    (migrations / "0607bc5b8599_01_idx_users_deadlock.sql").write_text(
-        "CREATE INDEX CONCURRENTLY idx_users_deadlock ON users (email);\n"
-    )
-    db.execute("INSERT INTO users (email) SELECT 'u' || g || '@example.com' FROM generate_series(1, 1000) g")
+def staged_deadlock(db: Database, table: str, args: list[str]) -> tuple[int, str]:
+    """Run ``ops *args`` into a real deadlock on ``table``: its concurrent build waits for a snapshot
+    held by session B, and B then asks for the SHARE UPDATE EXCLUSIVE lock the build holds. The
+    build's deadlock check (1 s) finds the cycle first (B's waits 30 s), so the server aborts the
+    build, which leaves an INVALID index behind. Returns the exit code and stderr."""
     watch = db.connect()
-    old = db.connect(autocommit=False)  # B1: an old snapshot, so apply's pre-flight waits (it polls)
+    old = db.connect(autocommit=False)  # B1: an old snapshot, so the pre-flight waits (it polls)
     old.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     old.execute("SELECT 1")
     time.sleep(1.2)  # older than the pre-flight's min_age
-    apply = subprocess.Popen(
-        [
-            str(OPS_BIN),
-            "migrate",
-            "apply",
-            "--migrations-dir",
-            str(migrations),
-            "--lock-timeout",
-            "4",
-            "--retries",
-            "3",
-        ],
+    job = subprocess.Popen(
+        [str(OPS_BIN), *args, "--lock-timeout", "4", "--retries", "3"],
         env=db.env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -371,7 +356,7 @@ def test_deadlock_is_retried_and_its_invalid_index_dropped(db: Database, tmp_pat
             ("-- Client backends that would make%",),
         )
         b = db.connect(autocommit=False)  # B: younger than min_age, so the build starts and then waits for it
-        b.execute("SET deadlock_timeout = '30s'")  # the build's check (1s) finds the cycle first
+        b.execute("SET deadlock_timeout = '30s'")
         b.commit()
         b.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         b.execute("SELECT 1")
@@ -379,21 +364,49 @@ def test_deadlock_is_retried_and_its_invalid_index_dropped(db: Database, tmp_pat
         _wait_for(
             watch, "SELECT 1 FROM pg_locks WHERE pid = %s AND locktype = 'virtualxid' AND NOT granted", (pid,), 15
         )
-        b.execute("LOCK TABLE users IN SHARE UPDATE EXCLUSIVE MODE")  # the cycle; returns once the build is aborted
-        b.commit()
-        out, err = apply.communicate(timeout=90)
+        b.execute(sql.SQL("LOCK TABLE {} IN SHARE UPDATE EXCLUSIVE MODE").format(sql.Identifier(table)))
+        b.commit()  # the LOCK returned: the server has aborted the build
+        _out, err = job.communicate(timeout=90)
     finally:
-        if apply.poll() is None:
-            apply.kill()
+        if job.poll() is None:
+            job.kill()
         old.close()
         watch.close()
-    assert apply.returncode == 0, out + err
+    return job.returncode, err
+
+
+def indexes_like(db: Database, pattern: str) -> list[tuple]:
+    return db.fetchall(
+        "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE c.relname LIKE %s ORDER BY 1",
+        (pattern,),
+    )
+
+
+def test_deadlock_in_migrate_apply_is_retried(db: Database, tmp_path: Path) -> None:
+    migrations = tmp_path / "migrations"
+    migrations.mkdir()
+    (migrations / "0607bc5b8599_01_idx_users_deadlock.sql").write_text(
+        "CREATE INDEX CONCURRENTLY idx_users_deadlock ON users (email);\n"
+    )
+    db.execute("INSERT INTO users (email) SELECT 'u' || g || '@example.com' FROM generate_series(1, 1000) g")
+    code, err = staged_deadlock(db, "users", ["migrate", "apply", "--migrations-dir", str(migrations)])
+    assert code == 0, err
     assert "deadlock detected (attempt 1/4)" in err, err
     assert "dropping the INVALID idx_users_deadlock" in err, err
-    assert db.fetchall(
-        "SELECT c.relname, i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
-        "WHERE c.relname LIKE 'idx_users_deadlock%%'"
-    ) == [("idx_users_deadlock", True)]
+    assert indexes_like(db, "idx_users_deadlock%") == [("idx_users_deadlock", True)]
+    assert db.fetchall("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == [(0,)]
+
+
+def test_deadlock_in_reindex_is_retried(db: Database, bloated_index: str) -> None:
+    """REINDEX CONCURRENTLY aborted by a deadlock leaves <index>_ccnew INVALID: dropped, then rebuilt."""
+    before = relfilenode(db, bloated_index)
+    code, err = staged_deadlock(db, "bl", ["maintain", "reindex", "--min-size", "0", "--estimate-only"])
+    assert code == 0, err
+    assert "deadlock detected (attempt 1/4)" in err, err
+    assert f"dropping {bloated_index}_ccnew left by the failed attempt" in err, err
+    assert indexes_like(db, f"{bloated_index}%") == [(bloated_index, True)]
+    assert relfilenode(db, bloated_index) != before
     assert db.fetchall("SELECT count(*) FROM pg_index WHERE NOT indisvalid") == [(0,)]
 
 
