@@ -36,7 +36,7 @@ class DbSettings(BaseModel):
 
     ops_bin: str = Field(description="Path of the ops console script on the host")
     pg_env: dict[str, str] = Field(default_factory=dict, description="libpq environment, no password")
-    lock_timeout: float = Field(3.0, gt=0, le=600)
+    lock_timeout: float = Field(3.0, ge=0.05, le=600)  # the range of the CLI's --lock-timeout
     retries: int = Field(5, ge=0, le=100)
 
     @field_validator("pg_env")
