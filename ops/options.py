@@ -62,7 +62,7 @@ class Number(click.ParamType):
         return number > self.low if self.low_open else number >= self.low
 
 
-class _Parsed(click.ParamType):
+class Parsed(click.ParamType):
     """A size or duration parsed by ``ops.maintain.units``, then bounded like ``Number``."""
 
     unit_hint = ""
@@ -96,7 +96,7 @@ class _Parsed(click.ParamType):
         return parsed
 
 
-class Size(_Parsed):
+class Size(Parsed):
     """Bytes from '10MB', '1.5 GB', '8kB' or a bare number of bytes (as pg_size_bytes reads them)."""
 
     name = "size"
@@ -117,7 +117,7 @@ class Size(_Parsed):
         return int(super().convert(value, param, ctx))
 
 
-class Duration(_Parsed):
+class Duration(Parsed):
     """Seconds from '90', '90s', '30m', '2h', '1h30m', '7d'."""
 
     name = "duration"
@@ -155,7 +155,7 @@ class MetricsFile(click.ParamType):
         return str(value)
 
 
-def _with_range(help: str, kind: Number | _Parsed) -> str:
+def _with_range(help: str, kind: Number | Parsed) -> str:
     return f"{help} [{kind.describe()}]"
 
 

@@ -22,7 +22,7 @@ from psycopg import sql
 from typer.main import get_command
 
 from ops.cli import app, main
-from ops.options import Number, _Parsed
+from ops.options import Number, Parsed
 from tests.conftest import OPS_BIN, TEMPLATE_DB, Database, run_ops
 
 # --------------------------------------------------------------------------- the option table
@@ -50,18 +50,18 @@ def numeric_options() -> list[tuple[str, str, click.ParamType]]:
     found = []
     for path, cmd in COMMANDS.items():
         for p in cmd.params:
-            if isinstance(p, click.Option) and isinstance(p.type, Number | _Parsed):
+            if isinstance(p, click.Option) and isinstance(p.type, Number | Parsed):
                 found.append((path, p.opts[0], p.type))
     return found
 
 
 def bad_values(kind: click.ParamType) -> list[str]:
     """NaN, both infinities, just below and just above the range."""
-    bounds = kind.bounds if isinstance(kind, _Parsed) else kind
+    bounds = kind.bounds if isinstance(kind, Parsed) else kind
     assert isinstance(bounds, Number)
     low = str(bounds.low) if bounds.low_open else f"{bounds.low - 1:g}"
     values = ["nan", "inf", "-inf", low, f"{bounds.high * 2 + 1:g}"]
-    if isinstance(kind, _Parsed):  # a unit keeps the number the same size
+    if isinstance(kind, Parsed):  # a unit keeps the number the same size
         values[3:] = [v + ("s" if kind.name == "duration" else "") for v in values[3:]]
     return values
 
