@@ -187,10 +187,19 @@ def _command_path(args: list[str]) -> tuple[str, ...]:
     return tuple(path)
 
 
-def _report_error(message: str, code: int, kind: str, args: list[str], *, verdict: bool) -> None:
-    """An error, said once: the JSON envelope with --json, else the verdict line (checks) or one stderr line."""
+def _report_error(message: str, code: int, kind: str, args: list[str], *, verdict: bool, reported: bool) -> None:
+    """An error, said once per reader.
+
+    With --json: the envelope on stdout (unless the command printed it), one line on stderr for the log.
+    Without: a check's UNKNOWN is its verdict line on stdout, where monitoring reads it; anything else
+    one line on stderr. ``reported``: the command already said it on stdout.
+    """
     if "--json" in args:
-        emit_json(code, message, {"error": message}, kind=kind)  # machines read stdout only
+        if not reported:
+            emit_json(code, message, {"error": message}, kind=kind)  # machines read stdout only
+        print(f"ops: error: {message}", file=sys.stderr)
+    elif reported:
+        return
     elif verdict:
         line(f"{status_word(code, kind)}: {message}")
     else:
@@ -213,18 +222,16 @@ def main(argv: list[str] | None = None) -> None:
         code = USAGE
         if "--json" in args:
             emit_json(code, f"{where}: {message}", {"error": message}, kind="error")
-        else:
-            print(f"{where}: error: {message} (see '{where} --help')", file=sys.stderr)
+        print(f"{where}: error: {message} (see '{where} --help')", file=sys.stderr)
     except typer.Abort:
         print("ops: aborted", file=sys.stderr)
         code = 130
     except OpsError as exc:
         message = mask_secrets(str(exc))  # messages are built masked; this is the last line of defence
         code = exc.exit_code
-        if not exc.reported:
-            kind = "error" if isinstance(exc, UsageError | ConnectError) else "action"
-            check = _command_path(args) not in ACTIONS
-            _report_error(message, code, kind, args, verdict=check and code == UNKNOWN)
+        kind = "error" if isinstance(exc, UsageError | ConnectError) else "action"
+        check = _command_path(args) not in ACTIONS
+        _report_error(message, code, kind, args, verdict=check and code == UNKNOWN, reported=exc.reported)
     except KeyboardInterrupt:
         print("ops: interrupted", file=sys.stderr)
         code = 130

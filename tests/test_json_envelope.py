@@ -4,8 +4,9 @@
 flag. Each time stdout is ONE envelope: ``status`` (a word), ``exit_code`` (the process's),
 ``summary``, then the command's data; never a traceback.
 
-Without ``--json`` an error is said once: a check's verdict line on stdout (where monitoring reads
-it), an action's one line on stderr.
+An error is said once per reader: with ``--json`` the envelope on stdout and one line on stderr for
+the log; without, a check's verdict line on stdout (where monitoring reads it), an action's one
+line on stderr.
 """
 
 from __future__ import annotations
@@ -128,7 +129,10 @@ def unreachable_env(demo_db: Database) -> dict[str, str]:
 def test_an_unreachable_database_is_one_envelope_too(path, demo_db, edge, tmp_path):
     args = argv(path, edge, tmp_path)
     proc = run_ops(*args, "--json", env=unreachable_env(demo_db))
-    assert_one_envelope(proc, f"ops {' '.join(args)} --json (database unreachable)")
+    doc = assert_one_envelope(proc, f"ops {' '.join(args)} --json (database unreachable)")
+    if proc.returncode == 3:  # and once for the log, on stderr
+        assert proc.stderr.count("cannot connect to the database") == 1, proc.stderr
+        assert "cannot connect to the database" in doc["summary"]
 
 
 @pytest.mark.parametrize("path", COMMANDS, ids=IDS)

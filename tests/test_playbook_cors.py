@@ -80,7 +80,10 @@ def test_the_human_report_leads_with_the_verdict_and_prints_the_fix(edge):
     assert proc.returncode == 1
     first, *rest = proc.stdout.splitlines()
     assert first.startswith("WARNING: no Access-Control-Max-Age")
-    assert any("fix: cors_max_age = 7200 in inventory/<env>.py, then deploy: pyinfra inventory/<env>.py deploy.py" in line for line in rest)
+    assert any(
+        "fix: cors_max_age = 7200 in inventory/<env>.py, then deploy: pyinfra inventory/<env>.py deploy.py" in line
+        for line in rest
+    )
     assert any(line.startswith("browsers cache it: Chromium 5 s, Firefox 5 s, Safari 5 s") for line in rest)
 
 

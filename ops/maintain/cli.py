@@ -68,7 +68,7 @@ def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: 
                 emit_json(UNKNOWN, message, {"error": message})
             else:
                 line(f"UNKNOWN: {message}")
-            exc.reported = True  # said once, on stdout: main() adds nothing
+            exc.reported = True  # said on stdout: main() adds only the stderr line of --json
         raise
     finally:
         if metrics_file and not bad_input:
