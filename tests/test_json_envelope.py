@@ -14,18 +14,15 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
 from ops.cli import ACTIONS, app
 from ops.local import demodata
 from ops.local.pg import free_port
-from tests.conftest import TEMPLATE_DB, Database, run_ops
+from tests.conftest import Database, fresh_database, run_ops
 from tests.playbook_edge import PAGE_ORIGIN
 
 WORDS = {"OK", "WARNING", "CRITICAL", "UNKNOWN", "FAILED", "ERROR"}
@@ -77,18 +74,11 @@ IDS = [" ".join(c) for c in COMMANDS]
 @pytest.fixture(scope="module")
 def demo_db(pg_cluster) -> Iterator[Database]:
     """A demo-like database: the app's tables with the demo's generator's data (tiny scale), pg_stat_statements."""
-    name = f"env_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE_DB))
-        )
-    db = Database(pg_cluster, name)
-    demodata.load(db.dsn, demodata.SCALES["tiny"])
-    db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-    db.execute("SELECT * FROM content_jobs WHERE user_id = 1 ORDER BY created_at DESC LIMIT 50")
-    yield db
-    with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with fresh_database(pg_cluster, prefix="env_") as db:
+        demodata.load(db.dsn, demodata.SCALES["tiny"])
+        db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        db.execute("SELECT * FROM content_jobs WHERE user_id = 1 ORDER BY created_at DESC LIMIT 50")
+        yield db
 
 
 def argv(path: tuple[str, ...], edge, tmp_path) -> list[str]:
