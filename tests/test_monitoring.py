@@ -6,6 +6,7 @@ through Prometheus's HTTP API), fixing it resolves it, and a healthy database fi
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tempfile
@@ -302,15 +303,13 @@ def test_no_figure_is_defined_twice() -> None:
     assert all((SQL_DIR / "queries" / f"{f}.sql").is_file() for f in files)
     seen: dict[str, str] = {}
     for path in sorted((SQL_DIR / "queries").glob("*.sql")):
-        text = exporter._PARAM.sub("1", path.read_text())
+        text = exporter._PARAM.sub("1", exporter.fill_schema(path.read_text(), "ext"))
         fp = pglast.fingerprint(text)
         assert fp not in seen, f"{path.name} is the same query as {seen.get(fp)}"
         seen[fp] = path.name
     # and every pg_s10_* figure the rules and the dashboard read is one the exporter exports
     exported = {f"{q.name}_{m.column}" for q in exporter.exporter_queries(MonitorSettings()) for m in q.metrics}
     used = rules.render(MonitorSettings(), MaintenanceSettings(), "t") + dashboard.render("t")
-    import re
-
     assert set(re.findall(r"\bpg_s10_[a-z_]+", used)) <= exported
 
 
@@ -320,3 +319,58 @@ def test_exporter_queries_qualify_pg_stat_statements() -> None:
     statement = doc["pg_s10_statement"]["query"]
     assert "pgss.pg_stat_statements AS s" in statement and "pgss.pg_stat_statements_info" in statement
     assert "LIMIT 20" in statement
+
+
+# --------------------------------------------------------------------------- the deploy
+
+
+def test_deploy_installs_checked_monitoring_files_then_changes_nothing(db, tmp_path: Path) -> None:
+    """pyinfra on @local as db_primary and monitoring host, every path under tmp_path: the exporter's files,
+    the promtool-checked rules and config, the dashboard and the CORS crontab; a second run changes nothing."""
+    from tests.test_deploy import pyinfra, write_inventory
+
+    etc = tmp_path / "etc"
+    log = tmp_path / "actions.log"
+    monitor = {
+        "monitor_exporter_dsn": db.cluster.dsn(db.name),
+        "monitor_exporter_queries_path": str(etc / "exporter" / "s10-queries.yml"),
+        "monitor_exporter_env_path": str(etc / "default" / "prometheus-postgres-exporter"),
+        "monitor_exporter_restart_command": f"echo exporter-restarted >> {log}",
+        "monitor_rules_path": str(etc / "prometheus" / "s10-alerts.yml"),
+        "monitor_prometheus_config_path": str(etc / "prometheus" / "prometheus.yml"),
+        "monitor_prometheus_reload_command": f"echo prometheus-reloaded >> {log}",
+        "monitor_dashboard_path": str(etc / "grafana" / "s10-dashboard.json"),
+        "monitor_cors_cron_file": str(etc / "cron.d" / "s10-ops-cors"),
+        "monitor_textfile_dir": str(tmp_path / "textfiles"),
+        "monitor_cors_url": "https://api.example.com/api/auth/me",
+        "monitor_cors_origin": ORIGIN,
+        "maint_cron_file": str(etc / "cron.d" / "s10-ops-maintenance"),
+        "maint_cron_user": "",
+        "maint_log_file": str(tmp_path / "maint.log"),
+        "maint_lock_dir": str(tmp_path / "run"),
+    }
+    inventory = write_inventory(tmp_path, db, **monitor)
+    inventory.write_text(inventory.read_text() + "monitoring = (['@local'], _data)\n")
+
+    first = pyinfra(inventory)
+    assert first.returncode == 0, first.stdout
+    assert log.read_text().split() == ["exporter-restarted", "prometheus-reloaded"]
+    queries = yaml.safe_load((etc / "exporter" / "s10-queries.yml").read_text())
+    assert set(queries) == {q.name for q in exporter.exporter_queries(MonitorSettings())}
+    env_file = (etc / "default" / "prometheus-postgres-exporter").read_text()
+    assert f"DATA_SOURCE_NAME='{db.cluster.dsn(db.name)}'" in env_file and "password=" not in env_file
+    config = yaml.safe_load((etc / "prometheus" / "prometheus.yml").read_text())
+    assert config["rule_files"] == [str(etc / "prometheus" / "s10-alerts.yml")]
+    assert config["scrape_configs"][0]["static_configs"][0]["targets"] == ["127.0.0.1:9187"]
+    assert "--metrics-file" in (etc / "cron.d" / "s10-ops-cors").read_text()
+    assert dashboard.panel_queries(__import__("json").loads((etc / "grafana" / "s10-dashboard.json").read_text()))
+
+    second = pyinfra(inventory)
+    assert second.returncode == 0, second.stdout
+    assert log.read_text().split() == ["exporter-restarted", "prometheus-reloaded"]  # nothing restarted again
+    rows = [
+        (row.split("  ")[0].strip(), m.group(2))
+        for row in second.stdout.split("--> Results:")[-1].splitlines()
+        if (m := re.search(r"\s(\d+)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s*$", row))
+    ]
+    assert len(rows) >= 10 and [name for name, success in rows if success != "-"] == []

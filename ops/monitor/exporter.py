@@ -35,6 +35,7 @@ from ops.sqlfiles import query
 
 EXTENSION_RELATIONS = {"pg_stat_statements", "pg_stat_statements_info"}
 _PARAM = re.compile(r"%\((\w+)\)s")
+_SCHEMA = re.compile(r"\{schema\}")  # an extension's schema, as sql/queries/bloat_exact.sql writes it
 
 
 @dataclass(frozen=True)
@@ -135,6 +136,11 @@ def _fill_params(text: str, params: dict[str, Any], where: str) -> str:
     return _PARAM.sub(literal, text).replace("%%", "%")
 
 
+def fill_schema(text: str, schema: str) -> str:
+    """``{schema}`` (an extension's schema placeholder in a named file) as a quoted identifier."""
+    return _SCHEMA.sub(lambda _: _ident(schema), text)
+
+
 class _QualifyExtension(Visitor):
     """Give every unqualified pg_stat_statements relation the extension's schema."""
 
@@ -148,7 +154,7 @@ class _QualifyExtension(Visitor):
 
 def query_sql(q: ExporterQuery, s: MonitorSettings) -> str:
     """The one SELECT postgres_exporter runs for ``q``: the named file, parameters filled, qualified."""
-    inner = _fill_params(query(q.sql_file), q.params, q.sql_file)
+    inner = _fill_params(fill_schema(query(q.sql_file), s.pgss_schema), q.params, q.sql_file)
     tree = pglast.parse_sql(inner)
     if len(tree) != 1:
         raise ValueError(f"sql/queries/{q.sql_file}.sql must hold exactly one statement")

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ops.errors import UsageError
 
 from ops.maintain.analyze import AnalyzeOptions
 from ops.maintain.reindex import ReindexOptions
 from ops.maintain.units import parse_duration
 from ops.maintain.usage import DEFAULT_MIN_STATS_AGE
-from ops.settings import SAFE_NAME, SAFE_PATH
+from ops.settings import CRON_FIELD, SAFE_NAME, SAFE_PATH
+
+SAFE_URL = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9._~/-]*)?$")
 
 
 def _duration(value: str) -> str:
@@ -50,6 +56,29 @@ class MonitorSettings(BaseModel):
     cors_origin: str | None = Field(None, description="The page's origin")
     cors_headers: list[str] = Field(default_factory=lambda: ["Authorization"])
     cors_schedule: str = Field("*/5 * * * *", description="Cron schedule of the check")
+    # the exporter on each database host: a login role granted s10_monitoring (sql/roles.sql), no password
+    # here (lib/pq reads the exporter user's ~/.pgpass; a Unix socket with peer auth needs none)
+    exporter_dsn: str = Field(
+        "host=/var/run/postgresql dbname=s10 user=s10_exporter sslmode=disable",
+        description="postgres_exporter's DATA_SOURCE_NAME (libpq key=value, no password)",
+    )
+    exporter_queries_path: str = "/etc/prometheus-postgres-exporter/s10-queries.yml"
+    exporter_env_path: str = Field(
+        "/etc/default/prometheus-postgres-exporter", description="The Debian unit's EnvironmentFile"
+    )
+    # the monitoring host
+    rules_path: str = "/etc/prometheus/s10-alerts.yml"
+    prometheus_config_path: str = "/etc/prometheus/prometheus.yml"
+    dashboard_path: str = Field(
+        "/etc/s10-ops/grafana/s10-dashboard.json", description="For Grafana's file provisioning"
+    )
+    prometheus_reload_command: str = Field(
+        "systemctl reload prometheus", description="Run after the rules or the config changed (and passed promtool)"
+    )
+    exporter_restart_command: str = "systemctl restart prometheus-postgres-exporter"
+    ops_bin: str = Field("/opt/s10-ops/.venv/bin/ops", description="ops on the monitoring host (the CORS check)")
+    cors_cron_file: str = "/etc/cron.d/s10-ops-cors"
+    cron_user: str = Field("prometheus", description="Runs the CORS check; must write textfile_dir")
     # where things live and listen
     textfile_dir: str = Field("/var/lib/prometheus/node-exporter", description="node_exporter textfile directory")
     exporter_port: int = Field(9187, gt=0, lt=65536)
@@ -72,7 +101,10 @@ class MonitorSettings(BaseModel):
             raise ValueError("a plain schema name (letters, digits, _ . -)")
         return value
 
-    @field_validator("textfile_dir")
+    @field_validator(
+        "textfile_dir", "exporter_queries_path", "exporter_env_path", "rules_path", "prometheus_config_path",
+        "dashboard_path", "ops_bin", "cors_cron_file",
+    )  # fmt: skip
     @classmethod
     def _path(cls, value: str) -> str:
         if not value.startswith("/") or not SAFE_PATH.match(value):
@@ -85,6 +117,41 @@ class MonitorSettings(BaseModel):
         for h in value:
             if not SAFE_NAME.match(h):
                 raise ValueError(f"{h!r} is not a header name")
+        return value
+
+    @field_validator("exporter_dsn")
+    @classmethod
+    def _dsn(cls, value: str) -> str:
+        from ops.db import check_dsn
+
+        try:
+            check_dsn(value)
+        except UsageError as exc:
+            raise ValueError(str(exc).replace("--dsn", "the exporter DSN")) from None
+        if any(c in value for c in "'\"\\$`\n"):
+            raise ValueError("no quotes, backslashes, $ or ` (it goes into a systemd EnvironmentFile)")
+        return value
+
+    @field_validator("cors_url", "cors_origin")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not SAFE_URL.match(value):
+            raise ValueError(f"{value!r} is not a plain http(s) URL (it goes into a crontab line)")
+        return value
+
+    @field_validator("cors_schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        fields = value.split()
+        if len(fields) != 5 or not all(CRON_FIELD.match(f) for f in fields):
+            raise ValueError(f"{value!r} is not five cron fields")
+        return " ".join(fields)
+
+    @field_validator("cron_user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        if not re.match(r"^[a-z_][a-z0-9_-]*$", value):
+            raise ValueError(f"{value!r} is not a user name")
         return value
 
     def seconds(self, field: str) -> float:
