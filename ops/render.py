@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # ops.cors (pydantic, jinja2) is imported when a render runs,
 SUBDIR = {"nginx-site": "nginx", "nginx-main": "nginx", "app-env": "app", "crontab": "cron"}
 # ops/monitor/plan.py: the exporter's files on database hosts; rules, Prometheus, dashboard, CORS check on monitoring
 SUBDIR |= dict.fromkeys(
-    ["exporter-queries", "exporter-env", "prometheus-rules", "prometheus-config", "dashboard", "cors-cron"], "monitoring"
+    ["exporter-queries", "exporter-env", "prometheus-rules", "prometheus-config", "dashboard", "cors-cron"],
+    "monitoring",
 )
 
 

@@ -161,9 +161,17 @@ def world() -> Iterator[World]:
         stack.start()
         w = World(cluster, stack, flag, f"http://127.0.0.1:{edge_port}/api/auth/me")
         # the healthy starting point: the jobs' textfiles as cron writes them, a passing CORS check
-        assert w.ops("maintain", "analyze", "--metrics-file", str(w.textfiles / "s10_maintain_analyze.prom")).returncode == 0
-        assert w.ops("maintain", "reindex", "--metrics-file", str(w.textfiles / "s10_maintain_reindex.prom")).returncode == 0
-        assert w.ops("maintain", "bloat", "--metrics-file", str(w.textfiles / "s10_maintain_bloat.prom")).returncode in (0, 1)
+        assert (
+            w.ops("maintain", "analyze", "--metrics-file", str(w.textfiles / "s10_maintain_analyze.prom")).returncode
+            == 0
+        )
+        assert (
+            w.ops("maintain", "reindex", "--metrics-file", str(w.textfiles / "s10_maintain_reindex.prom")).returncode
+            == 0
+        )
+        assert w.ops(
+            "maintain", "bloat", "--metrics-file", str(w.textfiles / "s10_maintain_bloat.prom")
+        ).returncode in (0, 1)
         check = w.cors_check()
         assert check.returncode in (0, 1), check.stdout + check.stderr
         wait_for("both exporters scraped", lambda: len(w.prom("/api/v1/query", query="up == 1")["result"]) == 2)
@@ -374,3 +382,26 @@ def test_deploy_installs_checked_monitoring_files_then_changes_nothing(db, tmp_p
         if (m := re.search(r"\s(\d+)\s+(\d+|-)\s+(\d+|-)\s+(\d+|-)\s*$", row))
     ]
     assert len(rows) >= 10 and [name for name, success in rows if success != "-"] == []
+
+
+def test_cors_check_refuses_a_metrics_file_it_cannot_write(tmp_path: Path) -> None:
+    proc = run_ops(
+        "playbook", "cors", "http://127.0.0.1:9/api", "--origin", ORIGIN,
+        "--metrics-file", str(tmp_path / "missing" / "s10_cors.prom"),
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"ops: error: --metrics-file {tmp_path}/missing/s10_cors.prom: "
+                                                f"directory {tmp_path}/missing does not exist"]  # fmt: skip
+
+
+def test_render_rejects_a_bad_monitoring_setting_naming_it(tmp_path: Path) -> None:
+    inventory = tmp_path / "inv.py"
+    inventory.write_text(
+        "monitoring = (['mon1.example'], {'env': 'x', 'monitor_slow_ms': -5})\n"
+        "db_primary = (['db1.example'], {'env': 'x', 'db_ops_bin': '/opt/ops'})\n"
+    )
+    proc = run_ops("render", "--inventory", str(inventory), "--out", str(tmp_path / "out"), env={"PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 2
+    assert "slow_ms" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out").exists()

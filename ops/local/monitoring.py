@@ -1,6 +1,6 @@
 """The local monitoring stack: Prometheus, node_exporter and postgres_exporter on loopback.
 
-For ``make demo`` (``python -m ops.local.monitoring up|down``, everything under .local/monitoring)
+For ``make demo`` (``python -m ops.local.monitoring up|down|cors-check``, everything under .local/monitoring)
 and the tests (:class:`MonitoringStack` in a temp directory). The files each process reads are
 the ones ``ops render`` writes for a real environment: the exporter's queries, the rules and the
 scrape configuration. Ports: S10_LOCAL_PROMPORT (19090), S10_LOCAL_NODEPORT (19100) and
@@ -112,12 +112,8 @@ class MonitoringStack:
         self.textfile_dir.mkdir(parents=True, exist_ok=True)
         (self.root / "queries.yml").write_text(exporter.render(s))
         (self.root / "rules.yml").write_text(rules.render(s, self.maint, self.env))
-        targets = prometheus.Targets(
-            postgres=[f"{self.host}:{s.exporter_port}"], node=[f"{self.host}:{s.node_port}"]
-        )
-        (self.root / "prometheus.yml").write_text(
-            prometheus.render(s, targets, str(self.root / "rules.yml"), self.env)
-        )
+        targets = prometheus.Targets(postgres=[f"{self.host}:{s.exporter_port}"], node=[f"{self.host}:{s.node_port}"])
+        (self.root / "prometheus.yml").write_text(prometheus.render(s, targets, str(self.root / "rules.yml"), self.env))
 
     def daemons(self) -> list[Daemon]:
         s, h = self.settings, self.host
@@ -211,8 +207,34 @@ def local_stack() -> MonitoringStack:
     )
 
 
+def prepare_database() -> None:
+    """The demo database's statement statistics: the cluster preloads pg_stat_statements (ops.local.pg)."""
+    import psycopg
+
+    from ops.local.env import DBNAME, cluster
+
+    with psycopg.connect(cluster().dsn(DBNAME), autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public")
+
+
+def cors_check() -> int:
+    """The synthetic CORS check once, as the monitoring host's cron runs it (ops playbook cors --metrics-file)."""
+    from ops.local.env import LOCAL_DIR, WEB_PORT
+
+    ops = Path(sys.executable).with_name("ops")
+    cmd = [
+        str(ops), "playbook", "cors", f"http://127.0.0.1:{WEB_PORT}/api/auth/me", "--origin", "http://localhost:3000",
+        "--header", "Authorization", "--metrics-file", str(LOCAL_DIR / "metrics" / rules.CORS_TEXTFILE),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    print(f"synthetic CORS check: {(proc.stdout.splitlines() or [proc.stderr.strip()])[0]}")
+    return proc.returncode
+
+
 def up() -> None:
+    prepare_database()
     stack = local_stack().start()
+    cors_check()
     s = stack.settings
     print(f"postgres_exporter: http://127.0.0.1:{s.exporter_port}/metrics")
     print(f"node_exporter (textfiles in {stack.textfile_dir}): http://127.0.0.1:{s.node_port}/metrics")
@@ -225,7 +247,7 @@ def down() -> None:
 
 
 if __name__ == "__main__":
-    commands = {"up": up, "down": down}
+    commands = {"up": up, "down": down, "cors-check": cors_check}
     try:
         commands[sys.argv[1] if len(sys.argv) > 1 else "up"]()
     except OpsError as exc:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 PROM_DS = "${datasource}"
 
@@ -42,7 +43,12 @@ ROWS: list[tuple[str, list[PanelSpec]]] = [
                 "Index size per table",
                 "timeseries",
                 "Bytes in each table's indexes on the primary.",
-                [Query("sum by (schema, table) (max by (schema, table, index) (pg_s10_index_bytes))", "{{schema}}.{{table}}")],
+                [
+                    Query(
+                        "sum by (schema, table) (max by (schema, table, index) (pg_s10_index_bytes))",
+                        "{{schema}}.{{table}}",
+                    )
+                ],
                 "bytes",
             ),
             PanelSpec(
@@ -145,12 +151,13 @@ ROWS: list[tuple[str, list[PanelSpec]]] = [
 ]
 
 
-def _panel(spec: PanelSpec):  # type: ignore[no-untyped-def]  (the SDK's builders are generic)
+def _panel(spec: PanelSpec) -> Any:  # the SDK's panel builders share no typed base with title()...
     from grafana_foundation_sdk.builders import prometheus, stat, table, timeseries
     from grafana_foundation_sdk.models.dashboard import DataSourceRef
     from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
-    builder = {"timeseries": timeseries.Panel, "table": table.Panel, "stat": stat.Panel}[spec.kind]()
+    kinds: dict[str, Any] = {"timeseries": timeseries.Panel, "table": table.Panel, "stat": stat.Panel}
+    builder = kinds[spec.kind]()
     panel = (
         builder.title(spec.title)
         .description(spec.description)
@@ -167,9 +174,9 @@ def _panel(spec: PanelSpec):  # type: ignore[no-untyped-def]  (the SDK's builder
     return panel
 
 
-def build(env: str) -> dict:
+def build(env: str) -> dict[str, Any]:
     """The dashboard as Grafana's JSON model (a dict)."""
-    from grafana_foundation_sdk.builders.dashboard import DatasourceVariable, Dashboard, Row
+    from grafana_foundation_sdk.builders.dashboard import Dashboard, DatasourceVariable, Row
     from grafana_foundation_sdk.cog.encoder import JSONEncoder
 
     dash = (
@@ -191,7 +198,7 @@ def render(env: str) -> str:
     return json.dumps(build(env), indent=2, sort_keys=True) + "\n"
 
 
-def panel_queries(model: dict) -> list[tuple[str, str]]:
+def panel_queries(model: dict[str, Any]) -> list[tuple[str, str]]:
     """(panel title, expr) of every query in a dashboard JSON model."""
     out = []
     for panel in model.get("panels", []):

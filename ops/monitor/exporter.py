@@ -160,9 +160,7 @@ def query_sql(q: ExporterQuery, s: MonitorSettings) -> str:
         raise ValueError(f"sql/queries/{q.sql_file}.sql must hold exactly one statement")
     _QualifyExtension(s.pgss_schema)(tree)
     inner_sql = RawStream()(tree)
-    columns = ", ".join(
-        f"{m.expression or 'q.' + _ident(m.column)} AS {_ident(m.column)}" for m in q.metrics
-    )
+    columns = ", ".join(f"{m.expression or 'q.' + _ident(m.column)} AS {_ident(m.column)}" for m in q.metrics)
     text = f"SELECT {columns} FROM ({inner_sql}) AS q" + (f" WHERE {q.where}" if q.where else "")
     return pglast.prettify(text)  # also proves the generated query parses, before any host sees it
 

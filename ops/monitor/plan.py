@@ -27,9 +27,16 @@ MONITORING = "monitoring"
 
 
 class HostLike(Protocol):
-    name: str
-    groups: list[str]
-    data: Any
+    """An inventory host as pyinfra's Host or ops.deploy.inventory.InventoryHost has it."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def groups(self) -> list[str]: ...
+
+    @property
+    def data(self) -> Any: ...
 
 
 def monitor_settings(h: HostLike) -> MonitorSettings:

@@ -59,7 +59,7 @@ def alerts(s: MonitorSettings, maint: MaintenanceSettings | None) -> list[Alert]
             f"and increase(pg_s10_statement_calls[{w}]) >= {s.slow_min_calls}",
             "10m",
             "warning",
-            "Statement {{ $labels.queryid }} ({{ $labels.command }}) takes {{ $value | printf \"%.0f\" }} ms on average",
+            'Statement {{ $labels.queryid }} ({{ $labels.command }}) takes {{ $value | printf "%.0f" }} ms on average',
             f"Over the last {w} this statement's mean execution time on {{{{ $labels.instance }}}} was above "
             f"{s.slow_ms:g} ms with at least {s.slow_min_calls} calls. Find its text and plan with "
             "`ops playbook top-queries`, then `ops playbook slow-query`.",
@@ -112,8 +112,7 @@ def alerts(s: MonitorSettings, maint: MaintenanceSettings | None) -> list[Alert]
             "5m",
             "warning",
             "Maintenance job {{ $labels.job }} failed (exit {{ $value }}) on {{ $labels.instance }}",
-            "The last scheduled run of `ops maintain {{ $labels.job }}` did not finish its work. "
-            "Its log says why.",
+            "The last scheduled run of `ops maintain {{ $labels.job }}` did not finish its work. Its log says why.",
         ),
     ]
     gaps = job_gaps(maint)

@@ -7,7 +7,6 @@ import re
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ops.errors import UsageError
-
 from ops.maintain.analyze import AnalyzeOptions
 from ops.maintain.reindex import ReindexOptions
 from ops.maintain.units import parse_duration
@@ -88,8 +87,14 @@ class MonitorSettings(BaseModel):
         "https://git.example.com/s10/s10-ops/-/blob/main/RUNBOOK.md", description="runbook_url = base + '#anchor'"
     )
 
-    @field_validator("rate_window", "unused_min_stats_age", "maintenance_grace", "for_override",
-                     "evaluation_interval", "scrape_interval")
+    @field_validator(
+        "rate_window",
+        "unused_min_stats_age",
+        "maintenance_grace",
+        "for_override",
+        "evaluation_interval",
+        "scrape_interval",
+    )
     @classmethod
     def _prom_duration(cls, value: str | None) -> str | None:
         return None if value is None else _duration(value)
