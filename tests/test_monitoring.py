@@ -259,6 +259,9 @@ def test_cors_textfile_has_each_browsers_max_age(world: World) -> None:
     result = world.prom("/api/v1/query", query="s10_cors_preflight_max_age_seconds")["result"]
     by_browser = {r["metric"]["browser"]: float(r["value"][1]) for r in result}
     assert by_browser == {"Chromium": 7200, "Firefox": 7200, "Safari": 600}
+    # the textfile's mtime, as S10MetricsStale selects it
+    mtime = world.prom("/api/v1/query", query='node_textfile_mtime_seconds{file=~".*/s10_cors[.]prom"}')["result"]
+    assert len(mtime) == 1
 
 
 def test_every_dashboard_panel_query_returns_a_series(world: World) -> None:
@@ -401,7 +404,9 @@ def test_render_rejects_a_bad_monitoring_setting_naming_it(tmp_path: Path) -> No
         "monitoring = (['mon1.example'], {'env': 'x', 'monitor_slow_ms': -5})\n"
         "db_primary = (['db1.example'], {'env': 'x', 'db_ops_bin': '/opt/ops'})\n"
     )
-    proc = run_ops("render", "--inventory", str(inventory), "--out", str(tmp_path / "out"), env={"PATH": "/usr/bin:/bin"})
+    proc = run_ops(
+        "render", "--inventory", str(inventory), "--out", str(tmp_path / "out"), env={"PATH": "/usr/bin:/bin"}
+    )
     assert proc.returncode == 2
     assert "slow_ms" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()

@@ -147,7 +147,7 @@ def alerts(s: MonitorSettings, maint: MaintenanceSettings | None) -> list[Alert]
             "S10MetricsStale",
             "pg_exporter_last_scrape_error == 1 or pg_exporter_user_queries_load_error == 1\n"
             "or node_textfile_scrape_error == 1\n"
-            f'or (time() - node_textfile_mtime_seconds{{file=~"(.*/)?{CORS_TEXTFILE}"}})'
+            f'or (time() - node_textfile_mtime_seconds{{file=~".*/{CORS_TEXTFILE.replace(".", "[.]")}"}})'
             f" > {_seconds(3 * longest_gap(s.cors_schedule))}",
             "15m",
             "warning",
