@@ -133,6 +133,11 @@ def world() -> Iterator[World]:
     load_schema(cluster.dsn(DB), SQL_DIR / "schema")
     with psycopg.connect(cluster.dsn(DB), autocommit=True) as conn:
         conn.execute("CREATE SCHEMA pgss; CREATE EXTENSION pg_stat_statements SCHEMA pgss")
+        # the exporter's login role: monitoring rights only, and an empty search_path, so every
+        # generated query must reach its objects by qualified names
+        conn.execute("CREATE ROLE s10_exporter LOGIN IN ROLE pg_monitor")
+        conn.execute("GRANT USAGE ON SCHEMA pgss TO s10_exporter")  # the extension's schema, as sql/roles.sql must
+        conn.execute("ALTER ROLE s10_exporter SET search_path = ''")
         from ops.maintain import sample
 
         sample.fill(conn, users=2000, orgs=50, sessions=4000, jobs=4000)  # ends with ANALYZE
@@ -149,7 +154,7 @@ def world() -> Iterator[World]:
     )
     stack = MonitoringStack(
         root=root / "monitoring",
-        dsn=cluster.dsn(DB) + " sslmode=disable",
+        dsn=f"host={cluster.socket_dir} port={cluster.port} user=s10_exporter dbname={DB} sslmode=disable",
         textfile_dir=root / "textfiles",
         settings=settings,
         maint=MaintenanceSettings(),
