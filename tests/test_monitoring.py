@@ -415,3 +415,19 @@ def test_render_rejects_a_bad_monitoring_setting_naming_it(tmp_path: Path) -> No
     assert proc.returncode == 2
     assert "slow_ms" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("schedule", "weekday", "days"),
+    [
+        ("0 6 * * 1", None, 7),  # usage: weekly
+        ("0 3 1-7 * *", 7, 35),  # reindex + analyze: the first Sunday of each month
+        ("0 4 1-7 1,4,7,10 *", 7, 91),  # bloat: the first Sunday of each quarter
+        ("*/5 * * * *", None, 300 / 86400),  # the CORS check
+        ("0 3 1 * 0", None, 7),  # both day fields restricted: cron runs on either
+    ],
+)
+def test_longest_gap_of_the_maintenance_schedules(schedule: str, weekday: int | None, days: float) -> None:
+    from ops.monitor.schedule import longest_gap
+
+    assert longest_gap(schedule, weekday) == pytest.approx(days * 86400)
