@@ -52,7 +52,6 @@ class ExporterQuery:
     sql_file: str  # sql/queries/<sql_file>.sql
     metrics: list[Metric]
     params: dict[str, Any] = field(default_factory=dict)
-    where: str | None = None  # a filter over the file's rows (alias q)
 
 
 def _label(column: str, description: str, expression: str | None = None) -> Metric:
@@ -161,8 +160,8 @@ def query_sql(q: ExporterQuery, s: MonitorSettings) -> str:
     _QualifyExtension(s.pgss_schema)(tree)
     inner_sql = RawStream()(tree)
     columns = ", ".join(f"{m.expression or 'q.' + _ident(m.column)} AS {_ident(m.column)}" for m in q.metrics)
-    text = f"SELECT {columns} FROM ({inner_sql}) AS q" + (f" WHERE {q.where}" if q.where else "")
-    return pglast.prettify(text)  # also proves the generated query parses, before any host sees it
+    # prettify also proves the generated query parses, before any host sees it
+    return pglast.prettify(f"SELECT {columns} FROM ({inner_sql}) AS q")
 
 
 def _ident(name: str) -> str:
