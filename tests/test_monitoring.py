@@ -77,7 +77,11 @@ class World:
         return [a for a in found if state is None or a["state"] == state]
 
     def firing(self, name: str) -> list[dict]:
-        return [a for a in self.alerts("firing") if a["labels"]["alertname"] == name]
+        """The firing alerts named ``name``; fails when any other alert is firing (each fault fires its own only)."""
+        firing = self.alerts("firing")
+        others = {a["labels"]["alertname"] for a in firing} - {name}
+        assert not others, f"other alerts fire while staging the {name} fault: {others}"
+        return [a for a in firing if a["labels"]["alertname"] == name]
 
     def cors_check(self) -> subprocess.CompletedProcess[str]:
         """What the cron entry on the monitoring host runs."""
