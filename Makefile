@@ -10,8 +10,9 @@ LOCAL_ENV = eval "$$($(PY) -m ops.local.env env)"
 .PHONY: setup setup-demo setup-bench system-packages system-packages-demo system-packages-bench demo demo-down test lint lint-sql bench clean
 
 # What each target installs: `make demo` only the demo's (PostgreSQL 15 with contrib and hypopg,
-# nginx; the project without extras), `make test` the rest (chromium, wrk, prometheus,
-# openssh-server; the test and bench extras), `make bench` the benchmarks' (chromium, wrk, bench extras).
+# nginx; the project without extras), `make test` the rest (chromium, wrk, openssh-server, prometheus
+# and its exporters; the test and bench extras), `make bench` the benchmarks' (chromium, wrk, bench
+# extras). The demo starts the monitoring stack when Prometheus and its exporters are installed.
 setup: system-packages $(VENV)/.installed
 
 setup-demo: system-packages-demo $(VENV)/.installed-demo
@@ -45,6 +46,9 @@ $(VENV)/.installed: pyproject.toml | $(VENV)/bin/python
 
 demo: setup-demo
 	$(PY) -m ops.local.env demo
+	@if command -v prometheus >/dev/null && command -v prometheus-node-exporter >/dev/null \
+		&& command -v prometheus-postgres-exporter >/dev/null; then $(PY) -m ops.local.monitoring up; \
+	else echo "monitoring: not started (Prometheus and its exporters are make setup's packages, not the demo's)"; fi
 	@echo "--- status"
 	@$(LOCAL_ENV); $(OPS) migrate verify; $(OPS) migrate status | head -n 1
 	@$(OPS) playbook cors http://127.0.0.1:$${S10_LOCAL_WEBPORT:-8080}/api/auth/me --origin http://localhost:3000 \
@@ -52,6 +56,7 @@ demo: setup-demo
 	@echo "--- next: RUNBOOK.md on the demo: eval \"\$$($(PY) -m ops.local.env env)\"; export PATH=\"\$$PWD/.venv/bin:\$$PATH\"; ops playbook top-queries"
 
 demo-down:
+	-$(PY) -m ops.local.monitoring down
 	-$(PY) -m ops.local.env down
 
 lint-sql: $(VENV)/.installed
