@@ -82,10 +82,21 @@ def ledger(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]]:
     return {row["id"]: row for row in conn.execute(query("ledger_rows")).fetchall()}
 
 
-def migration_problems(conn: psycopg.Connection[Any], mig: Migration) -> list[dict[str, str]]:
+def superseded(step: IndexDecl | ConstraintDecl | DropDecl, final: dict[str, IndexDecl] | None) -> bool:
+    """A create (or attach) whose index a later migration drops: nothing to build or check any more."""
+    if final is None or isinstance(step, DropDecl):
+        return False
+    return (step.name if isinstance(step, IndexDecl) else step.index) not in final
+
+
+def migration_problems(
+    conn: psycopg.Connection[Any], mig: Migration, final: dict[str, IndexDecl] | None = None
+) -> list[dict[str, str]]:
     problems = []
     for step in mig.steps:
-        if isinstance(step, IndexDecl):
+        if superseded(step, final):
+            problem = None
+        elif isinstance(step, IndexDecl):
             problem = index_problem(conn, step)
         elif isinstance(step, ConstraintDecl):
             problem = constraint_problem(conn, step)
@@ -131,10 +142,11 @@ def status(conn: psycopg.Connection[Any], migrations: list[Migration]) -> Status
     applied = ledger(conn)
     st = Status(tampered=tampered(migrations, applied))
     st.in_recovery = in_recovery(conn)
+    final = declared_indexes(migrations)
     for mig in migrations:
         if mig.id in applied:
             st.applied.append(mig.id)
-            st.problems.extend(migration_problems(conn, mig))
+            st.problems.extend(migration_problems(conn, mig, final))
         else:
             st.pending.append(mig.id)
     return st
@@ -223,8 +235,14 @@ def apply(dsn: str | None, migrations: list[Migration], opts: ApplyOptions, log:
                     "(a migration that ran is never edited; add a new one)"
                 )
             work = []
+            final = declared_indexes(selected)
             for mig in selected:
-                plan = [(step, *plan_step(conn, step)) for step in mig.steps]
+                plan = [
+                    (step, "keep", "dropped by a later migration")
+                    if superseded(step, final)
+                    else (step, *plan_step(conn, step))
+                    for step in mig.steps
+                ]
                 refused = [(s, r) for s, a, r in plan if a == "refuse"]
                 if refused:
                     step, reason = refused[0]
