@@ -108,14 +108,38 @@ def migrate_apply(
     ] = None,
     json: JsonOpt = False,
     migrations_dir: DirOpt = None,
+    maintenance_work_mem: Annotated[
+        str | None,
+        typer.Option(
+            "--maintenance-work-mem",
+            help="Sort memory per build session, e.g. 1GB (default: the server's shared_buffers, 64MB to 2GB).",
+        ),
+    ] = None,
+    parallel_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--parallel-workers",
+            min=0,
+            max=64,
+            help="max_parallel_maintenance_workers per build (default: sized for the server).",
+        ),
+    ] = None,
 ) -> None:
     """Build pending indexes CONCURRENTLY and repair INVALID or drifted ones. Safe to rerun."""
     from ops import migrate as mig
+    from ops.maintain.units import parse_size
     from ops.online import RetryPolicy
 
+    mem = parse_size(maintenance_work_mem, "--maintenance-work-mem") if maintenance_work_mem else None
+    if mem is not None and not 1024**2 <= mem <= 2 * 1024**4:
+        raise UsageError(f"--maintenance-work-mem {maintenance_work_mem}: must be between 1MB and 2TB")
     migrations = mig.load(migrations_dir)
     opts = mig.ApplyOptions(
-        policy=RetryPolicy(lock_timeout=lock_timeout, retries=retries), dry_run=dry_run, lock_wait=wait, target=to
+        policy=RetryPolicy(lock_timeout=lock_timeout, retries=retries),
+        dry_run=dry_run,
+        lock_wait=wait,
+        target=to,
+        build=mig.BuildSettings(maintenance_work_mem=mem, parallel_workers=parallel_workers),
     )
     summary = mig.apply(check_dsn(dsn), migrations, opts, info)
     done = (

@@ -8,6 +8,7 @@ verify  - every declared index exists, is valid and has its declared definition
 from __future__ import annotations
 
 import getpass
+import os
 import socket
 import sys
 import time
@@ -176,11 +177,57 @@ def verify(conn: psycopg.Connection[Any], migrations: list[Migration]) -> tuple[
 
 
 @dataclass
+class BuildSettings:
+    """Per build session: memory for the sort and parallel workers. None: sized for the server."""
+
+    maintenance_work_mem: int | None = None  # bytes
+    parallel_workers: int | None = None
+
+
+MEM_FLOOR, MEM_CAP = 64 * 1024**2, 2 * 1024**3  # a build sorts in memory up to this; beyond, it spills to disk
+
+
+def build_session_settings(conn: psycopg.Connection[Any], build: BuildSettings) -> dict[str, str]:
+    """maintenance_work_mem and max_parallel_maintenance_workers for this session's builds.
+
+    Defaults: the server's shared_buffers (a quarter of RAM when tuned) between 64MB and 2GB, never
+    less than what the server already gives; workers as many as its parallel pool allows (at most
+    4, and fewer on a small CPU count when ops runs on the database host), never fewer than configured.
+    Each parallel participant needs 32MB of maintenance_work_mem, so workers are capped by memory too.
+    """
+    row = conn.execute(query("build_settings")).fetchone()
+    assert row is not None
+    mem = build.maintenance_work_mem
+    if mem is None:
+        mem = max(int(row["maintenance_work_mem"]), min(MEM_CAP, max(MEM_FLOOR, int(row["shared_buffers"]))))
+    workers = build.parallel_workers
+    if workers is None:
+        local_cpus = os.cpu_count() or 2
+        host = conn.info.host or ""
+        pool = min(row["max_parallel_workers"], row["max_worker_processes"] - 1, 4)
+        if host.startswith("/") or host in ("localhost", "127.0.0.1", "::1"):
+            pool = min(pool, max(1, local_cpus - 1))
+        workers = max(row["max_parallel_maintenance_workers"], pool) if pool > 0 else 0
+        workers = max(0, min(workers, mem // (32 * 1024**2) - 1))
+    return {"maintenance_work_mem": f"{max(1024, mem // 1024)}kB", "max_parallel_maintenance_workers": str(workers)}
+
+
+def apply_build_settings(conn: psycopg.Connection[Any], build: BuildSettings, log: Log) -> dict[str, str]:
+    chosen = {}
+    for name, value in build_session_settings(conn, build).items():
+        row = conn.execute("SELECT set_config(%s, %s, false) AS v", (name, value)).fetchone()  # this session only
+        chosen[name] = str(row["v"]) if row else value
+    log(f"build settings: {', '.join(f'{k}={v}' for k, v in chosen.items())}")
+    return chosen
+
+
+@dataclass
 class ApplyOptions:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     dry_run: bool = False
     lock_wait: float = 60.0
     target: str | None = None
+    build: BuildSettings = field(default_factory=BuildSettings)
 
 
 def who() -> str:
@@ -264,6 +311,7 @@ def apply(dsn: str | None, migrations: list[Migration], opts: ApplyOptions, log:
                 ]
                 return summary
             conn.execute((SQL_DIR / "ledger.sql").read_text())  # type: ignore[arg-type]
+            summary["build_settings"] = apply_build_settings(conn, opts.build, log)
             for mig, plan in work:
                 started = time.monotonic()
                 for step, action, reason in plan:
