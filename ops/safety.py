@@ -90,7 +90,7 @@ PROBE = "s10_probe"
 # Fields of a stored parse tree (pg_node_tree text) that name what runs. Constants are serialised as byte
 # lists ("[ 58 102 ... ]"), so a value in the statement can never look like one of these.
 _FUNC_FIELDS = re.compile(
-    r":(?:funcid|opfuncid|hashfuncid|negfuncid|aggfnoid|winfnoid|tsmhandler|startInRangeFunc|endInRangeFunc) (\d+)"
+    r":(?:funcid|hashfuncid|negfuncid|aggfnoid|winfnoid|tsmhandler|startInRangeFunc|endInRangeFunc) (\d+)"
 )
 _OP_FIELDS = re.compile(r":(?:opno|eqop|sortop) (\d+)")
 _OP_LISTS = re.compile(r":opnos \(o ([\d ]+)\)")
@@ -382,7 +382,8 @@ def _close_over(conn: psycopg.Connection[Any], found: _Found, reach: Reach) -> N
             stage, via = types[row["oid"]]
             here = f"type {row['name']} ({via})"
             for fn in row["functions"]:
-                found.functions.setdefault(int(fn), (stage, here))
+                if fn:  # a range's optional functions are NULL when it has none
+                    found.functions.setdefault(int(fn), (stage, here))
             if row["base_type"] and row["base_type"] >= _FIRST_NORMAL_OID:
                 found.types.setdefault(row["base_type"], (stage, here))
             for tree in [*row["checks"], row["default_tree"]]:

@@ -34,7 +34,7 @@ from ops.errors import UNKNOWN, WARNING, OpsError, UsageError
 from ops.maintain.analyze import stale as stale_statistics
 from ops.playbook.report import INFO, Report
 from ops.playbook.sqlshape import ColumnUse, Shape, analyse
-from ops.safety import Reach, UnsafeStatement, check_statement, diagnosis_transaction
+from ops.safety import DIAGNOSIS_ROLE, Reach, UnsafeStatement, check_statement, diagnosis_transaction
 from ops.sqlfiles import query
 
 LARGE_TABLE_ROWS = 10_000  # a sequential scan of fewer rows is cheap enough to leave alone
@@ -137,7 +137,12 @@ def run_explain(
         ) as session:
             how["role"] = session.role
             if session.fallback and analyze:
-                report.add(INFO, "diagnosis-role", session.fallback, "ops roles apply   (creates and grants it)")
+                report.add(
+                    INFO,
+                    "diagnosis-role",
+                    session.fallback,
+                    f"ops roles apply   (creates {DIAGNOSIS_ROLE}), then GRANT {DIAGNOSIS_ROLE} TO <this login>;",
+                )
                 how.update(analyze=False)
                 options = "FORMAT JSON"
             return _explain(conn, options, text, opts.params), how
@@ -168,7 +173,7 @@ def run_explain(
             "diagnosis-role",
             f"the diagnosis role {how['role']} may not read what the statement reads ({first_line(exc)}): "
             "the plan shown is without ANALYZE",
-            "ops roles apply   (grants SELECT on the app's tables to s10_diagnosis)",
+            f"ops roles apply   (grants SELECT on the app's tables to {DIAGNOSIS_ROLE})",
         )
     except psycopg.Error as exc:
         raise OpsError(f"the database refused the statement: {first_line(exc)}", UNKNOWN) from None

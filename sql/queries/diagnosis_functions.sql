@@ -2,7 +2,9 @@
 -- built_in: created by initdb in pg_catalog (oid below FirstNormalObjectId, 16384), so it runs no user code.
 -- volatility: i immutable, s stable (the planner may run both while planning), v volatile.
 SELECT p.oid,
-       p.oid::regprocedure::text                       AS signature,
+       CASE WHEN n.nspname = 'pg_catalog' THEN p.oid::regprocedure::text
+            ELSE quote_ident(n.nspname) || '.' || quote_ident(p.proname) || '(' || oidvectortypes(p.proargtypes) || ')'
+       END                                             AS signature,
        n.nspname                                       AS schema,
        p.proname                                       AS name,
        (p.oid < 16384 AND n.nspname = 'pg_catalog')    AS built_in,
