@@ -157,3 +157,21 @@ def test_a_declared_index_is_never_proposed_as_a_raw_drop(db, ops, tmp_path):
     assert status["problems"] == [] and status["pending"] == []
     again = ops("migrate", "apply", "--migrations-dir", str(migrations), check=True)
     assert "nothing to do" in again.stderr  # the dropped index is not built again
+
+
+def test_a_statement_reaching_user_code_is_never_planned(seeded, ops):
+    """Planning folds IMMUTABLE calls: the guard (ops.safety) skips the statement before any plan."""
+    db, migrations = seeded
+    db.execute("CREATE SEQUENCE public.side_effects")
+    db.execute(
+        "CREATE FUNCTION public.lookup(bigint) RETURNS bigint IMMUTABLE LANGUAGE sql "
+        "AS $$ SELECT $1 + 0 * nextval('public.side_effects') $$"
+    )
+    with db.connect() as conn:
+        for i in range(5):
+            conn.execute("SELECT role FROM memberships WHERE org_id = public.lookup(%s)", (i,))
+    before = db.fetchall("SELECT last_value, is_called FROM public.side_effects")
+    _, report = advise(ops, "--migrations-dir", str(migrations))
+    skipped = [s for s in report["skipped"] if "lookup" in s["query"]]
+    assert skipped and "lookup" in skipped[0]["why"]
+    assert db.fetchall("SELECT last_value, is_called FROM public.side_effects") == before

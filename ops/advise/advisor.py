@@ -3,7 +3,10 @@
 1. The workload: the heaviest statements in pg_stat_statements (found through its extension
    schema), each read with PostgreSQL's parser (ops.playbook.sqlshape) for its equality, range
    and sort columns, and UPDATEs for the columns they set.
-2. Plans: each statement is planned with ``plan_cache_mode = force_generic_plan``, the plan the
+2. Guard: every statement goes through ``ops.safety.check_statement`` first (the diagnosis rule:
+   planning can run functions, so a statement reaching user code or a function with effects is
+   skipped, with the reason, and never planned).
+   Plans: each statement is planned with ``plan_cache_mode = force_generic_plan``, the plan the
    server uses for a parameter it does not know, so no value has to be guessed (pg_stat_statements
    replaces constants with $n) and nothing is executed: the statement is PREPAREd and EXPLAINed
    (never ANALYZE) inside a READ ONLY transaction that is rolled back, with statement_timeout and
@@ -45,6 +48,7 @@ from ops.db import connect, first_line
 from ops.errors import UNKNOWN, OpsError, UsageError
 from ops.playbook.sqlshape import ColumnUse, Shape, analyse
 from ops.redundancy import IndexShape, covers, redundant_to_existing, shapes
+from ops.safety import UnsafeStatement, check_statement
 from ops.sqlfiles import query
 
 MAX_NAME = 63
@@ -621,17 +625,29 @@ def advise(dsn: str | None, opts: Options) -> dict[str, Any]:
         rows = opts.statements if opts.statements is not None else read_workload(conn, opts.top)
         existing = shapes(conn)
         skipped: list[dict[str, Any]] = []
+        # the app's statements name its tables unqualified: resolve them as the app does
+        conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (opts.search_path,))
+        cache: dict[str, Table] = {}
+        loaded: list[Statement] = []
+        for n, row in enumerate(rows, start=1):
+            try:
+                st = load_statement(conn, n, row, cache)
+                check_statement(conn, st.text, lock_timeout=opts.lock_timeout)  # planning may run code: guard it
+            except (UsageError, UnsafeStatement, psycopg.Error) as exc:
+                skipped.append(
+                    {"statement": n, "query": " ".join(str(row["query"]).split())[:200], "why": first_line(exc)}
+                )
+                continue
+            loaded.append(st)
         with advisor_session(conn, opts) as session:
-            cache: dict[str, Table] = {}
             statements: list[Statement] = []
-            for n, row in enumerate(rows, start=1):
+            for st in loaded:
                 try:
-                    st = load_statement(conn, n, row, cache)
                     st.cost, _ = session.plan_cost(st.text, st.params)
                     st.base_cost = st.cost
-                except (UsageError, psycopg.Error) as exc:
+                except psycopg.Error as exc:
                     skipped.append(
-                        {"statement": n, "query": " ".join(str(row["query"]).split())[:200], "why": first_line(exc)}
+                        {"statement": st.n, "query": " ".join(st.text.split())[:200], "why": first_line(exc)}
                     )
                     continue
                 statements.append(st)
