@@ -89,6 +89,7 @@ class Statement:
     updated: dict[str, list[str]] = field(default_factory=dict)  # qualified table -> columns SET
     selected: dict[str, list[str]] = field(default_factory=dict)  # qualified table -> columns read
     nulltests: dict[str, list[str]] = field(default_factory=dict)  # qualified table -> "col IS [NOT] NULL"
+    columns: dict[str, set[str]] = field(default_factory=dict)  # qualified table -> columns filtered or sorted on
     params: int = 0
     cost: float = 0.0  # with the proposals kept so far
     base_cost: float = 0.0  # with the existing indexes only
@@ -378,6 +379,10 @@ def load_statement(conn: psycopg.Connection[Any], n: int, row: dict[str, Any], c
     params = max((int(p) for p in re.findall(r"\$(\d+)", text)), default=0)
     st = Statement(n, text, int(row["calls"]), float(row["total_ms"]), shape, tables, kind, params=params)
     _extras(stmt, st)
+    for use in [*shape.equality, *shape.ranges, *(c for c, _ in shape.order_by)]:
+        owner = _owner(use, tables)
+        if owner is not None:
+            st.columns.setdefault(owner.qualified, set()).add(use.column)
     return st
 
 
@@ -466,34 +471,64 @@ def _good(trial: Trial, stmts: list[Statement], min_gain: float) -> bool:
     return any(st.n in trial.used_by and st.cost > 0 and trial.costs[st.n] <= st.cost * (1 - min_gain) for st in stmts)
 
 
+def _relevant(cand: Candidate, st: Statement) -> bool:
+    """Whether an index on ``cand`` could change ``st``'s plan: it filters or sorts on its leading column."""
+    lead = cand.keys[0].removesuffix(" DESC")
+    return lead in st.columns.get(cand.table.qualified, set())
+
+
+def _pick(good: list[Trial]) -> Trial:
+    """The largest call-weighted gain; a covering variant must beat its plain keys by 20% to pay for its width."""
+    plain = {
+        (t.candidate.table.qualified, tuple(t.candidate.keys), t.candidate.predicate): t
+        for t in good
+        if not t.candidate.include
+    }
+    kept = []
+    for t in good:
+        base = plain.get((t.candidate.table.qualified, tuple(t.candidate.keys), t.candidate.predicate))
+        if t.candidate.include and base is not None and t.benefit < 1.2 * base.benefit:
+            continue
+        kept.append(t)
+    return max(kept, key=lambda t: (t.benefit, -t.size))
+
+
 def search(session: Session, statements: list[Statement], existing: list[IndexShape], opts: Options) -> list[Proposal]:
     """Greedy: keep the candidate with the largest call-weighted cost cut while one cuts some statement enough."""
     pool: dict[tuple[Any, ...], Candidate] = {}
     for st in statements:
         for cand in candidates_for(st):
             pool.setdefault(cand.ident, cand)
-    pool = {k: c for k, c in pool.items() if redundant_to_existing(c.shape(), existing) is None}
+    served = {k for k, c in pool.items() if redundant_to_existing(c.shape(), existing) is not None}
+    # a covering variant of keys an existing index already serves only saves heap visits: not worth a second index
+    pool = {
+        k: c
+        for k, c in pool.items()
+        if k not in served
+        and not (c.include and (k[0], k[1], (), k[3]) in served)
+        and not (c.include and redundant_to_existing(Candidate(c.table, c.keys, [], c.predicate).shape(), existing))
+    }
     kept: list[Proposal] = []
     taken = {s.index for s in existing}
     kept_oids: list[int] = []
+    trials: dict[tuple[Any, ...], Trial] = {}
+    relevant = {k: [s for s in statements if _relevant(c, s)] for k, c in pool.items()}
     try:
         while pool:
-            trials = []
-            for cand in pool.values():
-                on_table = [
-                    s for s in statements if any(t.qualified == cand.table.qualified for t in s.tables.values())
-                ]
-                trials.append((_try(session, cand, on_table), on_table))
-            good = [(t, s) for t, s in trials if _good(t, s, opts.min_gain)]
+            for key, cand in pool.items():
+                if key not in trials and relevant[key]:
+                    trials[key] = _try(session, cand, relevant[key])
+            good = [t for k, t in trials.items() if k in pool and _good(t, relevant[k], opts.min_gain)]
             if not good:
                 break
-            best, on_table = max(good, key=lambda ts: (ts[0].benefit, -ts[0].size))
+            best = _pick(good)
             cand = best.candidate
             name = cand.name(taken)
             taken.add(name)
             proposal = Proposal(kind="workload", name=name, candidate=cand, size_bytes=best.size)
             proposal.weighted_gain = best.benefit
-            for st in on_table:
+            changed: set[int] = set()
+            for st in relevant[cand.ident]:
                 if st.n in best.used_by and best.costs[st.n] < st.cost:
                     proposal.statements.append(
                         {
@@ -506,12 +541,15 @@ def search(session: Session, statements: list[Statement], existing: list[IndexSh
                         }
                     )
                     st.cost = best.costs[st.n]
+                    changed.add(st.n)
             kept.append(proposal)
             oid, _ = session.hypo_create(cand.definition(name, concurrently=False))
             kept_oids.append(oid)
             del pool[cand.ident]
             mine = cand.shape(name)
             pool = {k: c for k, c in pool.items() if covers(mine, c.shape()) is None}
+            # a trial measured against costs that have changed since is measured again
+            trials = {k: t for k, t in trials.items() if k in pool and not changed & {s.n for s in relevant[k]}}
     finally:
         for oid in kept_oids:
             session.hypo_drop(oid)
