@@ -175,3 +175,27 @@ def test_a_statement_reaching_user_code_is_never_planned(seeded, ops):
     skipped = [s for s in report["skipped"] if "lookup" in s["query"]]
     assert skipped and "lookup" in skipped[0]["why"]
     assert db.fetchall("SELECT last_value, is_called FROM public.side_effects") == before
+
+
+def test_a_parent_delete_is_measured_only_through_the_diagnosis_guard(seeded, ops):
+    db, migrations = seeded
+    existed = db.fetchall("SELECT 1 FROM pg_roles WHERE rolname = 's10_diagnosis'")
+    if not existed:  # no s10_diagnosis role: the guard refuses to execute; the figure stays an estimate and says why
+        _, report = advise(ops, "--measure-deletes", "--migrations-dir", str(migrations))
+        [fk] = [p["foreign_key"] for p in report["proposals"] if p["foreign_key"]]
+        assert fk["measured"] is False and "not measured" in fk["how"] and "s10_diagnosis" in fk["how"]
+        db.execute("CREATE ROLE s10_diagnosis NOLOGIN")  # roles are cluster-wide: dropped again below
+    try:
+        # the least-privileged role, here allowed to delete users so that the measurement can run
+        db.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO s10_diagnosis")
+        db.execute("GRANT DELETE ON public.users TO s10_diagnosis")
+        users = db.fetchall("SELECT count(*) FROM users")
+        _, report = advise(ops, "--measure-deletes", "--migrations-dir", str(migrations))
+        [fk] = [p["foreign_key"] for p in report["proposals"] if p["foreign_key"]]
+        assert fk["measured"] is True, fk["how"]
+        assert 0 < fk["fk_trigger_ms"] <= fk["delete_ms"]
+        assert db.fetchall("SELECT count(*) FROM users") == users  # rolled back: nothing deleted
+    finally:
+        db.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM s10_diagnosis")
+        if not existed:
+            db.execute("DROP ROLE s10_diagnosis")

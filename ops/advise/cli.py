@@ -56,6 +56,14 @@ def advise_cmd(
     migrations_dir: Annotated[
         str | None, typer.Option("--migrations-dir", help="Directory of migration files (default: sql/migrations).")
     ] = None,
+    measure_deletes: Annotated[
+        bool,
+        typer.Option(
+            "--measure-deletes",
+            help="Time one parent DELETE per unindexed foreign key with EXPLAIN ANALYZE, rolled back, through the "
+            "diagnosis guard (as s10_diagnosis); without it, or when the guard refuses, the cost is the planner's estimate.",
+        ),
+    ] = False,
     drop: Annotated[
         list[str] | None,
         typer.Option(
@@ -75,7 +83,9 @@ def advise_cmd(
         return
     from ops.advise.advisor import Options, advise
 
-    result = advise(check_dsn(dsn), Options(top=top, min_gain=min_gain, search_path=search_path))
+    result = advise(
+        check_dsn(dsn), Options(top=top, min_gain=min_gain, search_path=search_path, measure_deletes=measure_deletes)
+    )
     proposals = result.pop("_proposals")
     if write or dry_run:
         files = rep.proposal_files(proposals, result, directory)

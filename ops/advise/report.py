@@ -52,6 +52,11 @@ def evidence_lines(p: dict[str, Any]) -> list[str]:
         out.append(
             f"RI lookup per parent row: plan cost {fk['cost_before']:,.2f} -> {fk['cost_after']:,.2f} ({fk['how']})"
         )
+        if fk.get("measured"):
+            out.append(
+                f"measured parent DELETE: {fk['delete_ms']:,.3f} ms, {fk['fk_trigger_ms']:,.3f} ms of it in "
+                f"{fk['constraint']}'s trigger (EXPLAIN ANALYZE, rolled back)"
+            )
         for w in fk["parent_writes_in_workload"]:
             out.append(f"parent write in the workload: #{w['statement']} ({w['calls']:,} calls): {w['query'][:120]}")
     out.append(f"size: {human_bytes(p['size_bytes'])} (hypopg estimate)")
