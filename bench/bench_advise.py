@@ -91,6 +91,15 @@ def _workload(dsn: str, scale: Scale) -> None:
             conn.execute("ROLLBACK")  # the statistics stay; the rows stay too
 
 
+def _advisable(dsn: str) -> None:
+    """What ops advise needs: hypopg and pg_stat_statements (counting from now), fresh statistics."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        conn.execute("SELECT pg_stat_statements_reset()")
+        conn.execute("ANALYZE")
+
+
 def _users_with_memberships(conn: psycopg.Connection[Any], n: int) -> list[int]:
     """Users a DELETE can remove (they own no organization: that foreign key has no cascade)."""
     rows = conn.execute(
@@ -162,10 +171,7 @@ def _rediscover(seeded: SeededCluster, template: str, scale: Scale) -> dict[str,
         _migrations_before_s10(migrations)
         with seeded.fresh(template, "bench_advise") as db:
             dsn, env = seeded.cluster.dsn(db), pg_env(seeded.cluster, db)
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
-                conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-                conn.execute("ANALYZE")
+            _advisable(dsn)
             delete_before = _delete_ms(dsn)
             _workload(dsn, scale)
             before_names = {s.index for s in _shapes(dsn)}
@@ -235,10 +241,8 @@ def two_hundred_statements() -> list[str]:
 def _advisor_200(seeded: SeededCluster, template: str) -> tuple[float, int]:
     with seeded.fresh(template, "bench_advise_200") as db:
         dsn, env = seeded.cluster.dsn(db), pg_env(seeded.cluster, db)
+        _advisable(dsn)
         with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute("CREATE EXTENSION IF NOT EXISTS hypopg")
-            conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            conn.execute("SELECT pg_stat_statements_reset()")
             for text in two_hundred_statements():
                 value = "2020-01-01" if "deleted_at =" in text else "1"  # a str goes as unknown: the server casts
                 conn.execute(text, (value,)).fetchall()  # type: ignore[arg-type]

@@ -199,3 +199,17 @@ def test_a_parent_delete_is_measured_only_through_the_diagnosis_guard(seeded, op
         db.execute("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM s10_diagnosis")
         if not existed:
             db.execute("DROP ROLE s10_diagnosis")
+
+
+def test_bad_input_is_one_line(db, ops, tmp_path):
+    for args in (
+        ("--top", "0"),
+        ("--min-gain", "2"),
+        ("--migrations-dir", str(tmp_path / "missing")),
+        ("--drop", "no_schema_given", "--dry-run"),
+    ):
+        proc = ops("advise", *args)
+        assert proc.returncode == 2, (args, proc.stderr)
+        assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    proc = ops("advise", "--json", "--drop", "no_schema_given")
+    assert proc.returncode == 2 and json.loads(proc.stdout)["status"] == "ERROR"

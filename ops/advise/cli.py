@@ -10,6 +10,7 @@ import typer
 from ops.db import check_dsn
 from ops.errors import OK, WARNING, UsageError
 from ops.output import emit_json, info, line, table
+from ops.playbook.cli import DsnOpt, JsonOpt
 
 HELP = """Propose indexes from the workload (pg_stat_statements) and the foreign keys, each proven with hypopg.
 
@@ -31,10 +32,8 @@ def register(app: typer.Typer) -> None:
 
 
 def advise_cmd(
-    dsn: Annotated[
-        str | None, typer.Option("--dsn", help="libpq connection string without a password (default: PG* environment).")
-    ] = None,
-    json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
+    dsn: DsnOpt = None,
+    json: JsonOpt = False,
     top: Annotated[
         int, typer.Option("--top", min=1, max=10000, help="How many statements to read, heaviest first.")
     ] = 50,
