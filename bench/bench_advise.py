@@ -214,7 +214,7 @@ def _rediscover(seeded: SeededCluster, template: str, scale: Scale) -> dict[str,
 
 def _shapes(dsn: str) -> list[IndexShape]:
     with psycopg.connect(dsn, autocommit=True, row_factory=dict_row) as conn:
-        return [s for s in shapes(conn) if s.schema == "public"]
+        return shapes(conn, ["public"])
 
 
 def two_hundred_statements() -> list[str]:

@@ -109,10 +109,10 @@ class IndexShape:
         return text
 
 
-def shapes(conn: psycopg.Connection[Any]) -> list[IndexShape]:
-    """Every valid index in the database, as the rules see it."""
+def shapes(conn: psycopg.Connection[Any], schemas: list[str] | None = None) -> list[IndexShape]:
+    """Every valid index in ``schemas`` (None: every user schema), as the rules see it."""
     out = []
-    for r in conn.execute(query("index_shapes")).fetchall():
+    for r in conn.execute(query("index_shapes"), {"schemas": schemas}).fetchall():
         out.append(
             IndexShape(
                 schema=r["schema"],

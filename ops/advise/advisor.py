@@ -63,6 +63,7 @@ class Options:
     timeout: float = 30.0  # statement_timeout for each plan, seconds
     lock_timeout: float = 2.0
     statements: list[dict[str, Any]] | None = None  # a given workload instead of pg_stat_statements
+    schemas: list[str] | None = None  # the app's schemas (foreign keys, existing indexes); None: every user schema
     measure_deletes: bool = False  # EXPLAIN ANALYZE a parent DELETE (rolled back) through the diagnosis guard
 
 
@@ -582,7 +583,7 @@ def foreign_key_proposals(
     """One proposal per foreign key no index leads with, evidenced by the RI lookup a parent delete runs."""
     out = []
     conn = session.conn
-    for fk in conn.execute(query("unindexed_foreign_keys")).fetchall():
+    for fk in conn.execute(query("unindexed_foreign_keys"), {"schemas": session.opts.schemas}).fetchall():
         table = _table(conn, fk["schema"], fk["table"], cache)
         if table is None:
             continue
@@ -718,7 +719,7 @@ def advise(dsn: str | None, opts: Options) -> dict[str, Any]:
     t0 = time.monotonic()
     with connect(dsn) as conn:
         rows = opts.statements if opts.statements is not None else read_workload(conn, opts.top)
-        existing = shapes(conn)
+        existing = shapes(conn, opts.schemas)
         skipped: list[dict[str, Any]] = []
         # the app's statements name its tables unqualified: resolve them as the app does
         conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (opts.search_path,))

@@ -46,6 +46,10 @@ def advise_cmd(
     search_path: Annotated[
         str, typer.Option("--search-path", help="The app's search_path, to resolve its unqualified table names.")
     ] = "public",
+    schema: Annotated[
+        list[str] | None,
+        typer.Option("--schema", help="An app schema whose foreign keys and indexes count (repeatable; default: all)."),
+    ] = None,
     write: Annotated[
         bool, typer.Option("--write", help="Write each proposal as the next file in the migrations dir.")
     ] = False,
@@ -83,7 +87,10 @@ def advise_cmd(
     from ops.advise.advisor import Options, advise
 
     result = advise(
-        check_dsn(dsn), Options(top=top, min_gain=min_gain, search_path=search_path, measure_deletes=measure_deletes)
+        check_dsn(dsn),
+        Options(
+            top=top, min_gain=min_gain, search_path=search_path, measure_deletes=measure_deletes, schemas=schema or None
+        ),
     )
     proposals = result.pop("_proposals")
     if write or dry_run:

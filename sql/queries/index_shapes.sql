@@ -5,12 +5,12 @@
 -- key uses its type's default operator class for the access method (how a hash key and a btree
 -- key on the same column are matched), `collation_default` whether it sorts with its column's own
 -- collation (an expression's key counts as default); `options` are pg_index.indoption bits (1 DESC, 2 NULLS FIRST).
--- Run it by hand with psql to see what the rules see.
+-- Run it by hand with psql to see what the rules see (%(schemas)s: the app's schemas, NULL for all).
 SELECT n.nspname                                                    AS schema,
        t.relname                                                    AS table,
        c.relname                                                    AS index,
-       format('%I.%I', n.nspname, c.relname)                        AS qualified,
-       format('%I.%I', n.nspname, t.relname)                        AS qualified_table,
+       format('%%I.%%I', n.nspname, c.relname)                        AS qualified,
+       format('%%I.%%I', n.nspname, t.relname)                        AS qualified_table,
        i.indexrelid::bigint                                         AS oid,
        am.amname                                                    AS method,
        i.indisunique                                                AS is_unique,
@@ -19,7 +19,7 @@ SELECT n.nspname                                                    AS schema,
        i.indnkeyatts                                                AS nkeys,
        ARRAY(SELECT pg_get_indexdef(i.indexrelid, k, true)
              FROM generate_series(1, i.indnatts) AS k ORDER BY k)   AS columns,
-       ARRAY(SELECT format('%I.%I', ocn.nspname, oc.opcname)
+       ARRAY(SELECT format('%%I.%%I', ocn.nspname, oc.opcname)
              FROM unnest(i.indclass::oid[]) WITH ORDINALITY AS u(opc, k)
              JOIN pg_opclass oc ON oc.oid = u.opc
              JOIN pg_namespace ocn ON ocn.oid = oc.opcnamespace
@@ -28,7 +28,7 @@ SELECT n.nspname                                                    AS schema,
              FROM unnest(i.indclass::oid[]) WITH ORDINALITY AS u(opc, k)
              JOIN pg_opclass oc ON oc.oid = u.opc
              ORDER BY u.k)                                          AS opclass_default,
-       ARRAY(SELECT CASE WHEN col.oid IS NULL THEN '' ELSE format('%I.%I', coln.nspname, col.collname) END
+       ARRAY(SELECT CASE WHEN col.oid IS NULL THEN '' ELSE format('%%I.%%I', coln.nspname, col.collname) END
              FROM unnest(i.indcollation::oid[]) WITH ORDINALITY AS u(coll, k)
              LEFT JOIN pg_collation col ON col.oid = u.coll
              LEFT JOIN pg_namespace coln ON coln.oid = col.collnamespace
@@ -53,4 +53,5 @@ LEFT JOIN pg_constraint con
 WHERE i.indisvalid AND i.indisready AND i.indislive
   AND n.nspname NOT IN ('pg_catalog', 'information_schema')
   AND n.nspname !~ '^pg_toast'
+  AND (%(schemas)s::text[] IS NULL OR n.nspname = ANY (%(schemas)s::text[]))  -- the app's schemas; NULL: all
 ORDER BY n.nspname, t.relname, c.relname;

@@ -4,7 +4,7 @@
 -- predicate and no expression among them.
 SELECT cn.nspname                                   AS schema,
        cl.relname                                   AS table,
-       format('%I.%I', cn.nspname, cl.relname)      AS qualified_table,
+       format('%%I.%%I', cn.nspname, cl.relname)      AS qualified_table,
        con.conname                                  AS constraint_name,
        ARRAY(SELECT a.attname::text
              FROM unnest(con.conkey) WITH ORDINALITY AS k(attnum, ord)
@@ -12,7 +12,7 @@ SELECT cn.nspname                                   AS schema,
              ORDER BY k.ord)                        AS columns,
        pn.nspname                                   AS parent_schema,
        pl.relname                                   AS parent_table,
-       format('%I.%I', pn.nspname, pl.relname)      AS qualified_parent,
+       format('%%I.%%I', pn.nspname, pl.relname)      AS qualified_parent,
        ARRAY(SELECT a.attname::text
              FROM unnest(con.confkey) WITH ORDINALITY AS k(attnum, ord)
              JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.attnum
@@ -27,6 +27,7 @@ JOIN pg_class pl     ON pl.oid = con.confrelid
 JOIN pg_namespace pn ON pn.oid = pl.relnamespace
 WHERE con.contype = 'f'
   AND cn.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND (%(schemas)s::text[] IS NULL OR cn.nspname = ANY (%(schemas)s::text[]))  -- the app's schemas; NULL: all
   AND NOT EXISTS (
         SELECT 1
         FROM pg_index i
