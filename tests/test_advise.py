@@ -213,3 +213,35 @@ def test_bad_input_is_one_line(db, ops, tmp_path):
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     proc = ops("advise", "--json", "--drop", "no_schema_given")
     assert proc.returncode == 2 and json.loads(proc.stdout)["status"] == "ERROR"
+
+
+def _run_workload(db, statements: list[tuple[str, tuple]]) -> None:
+    with db.connect() as conn:
+        conn.execute("SELECT pg_stat_statements_reset()")
+        for text, params in statements:
+            for _ in range(20):
+                conn.execute(text, params)
+
+
+def test_partial_index_for_a_constant_predicate_and_the_hot_updates_it_costs(seeded, ops):
+    db, migrations = seeded
+    db.execute("UPDATE users SET deleted_at = now() WHERE id % 10 <> 0")  # nine in ten users soft-deleted
+    db.execute("VACUUM ANALYZE users")
+    _run_workload(
+        db,
+        [
+            ("SELECT id, email FROM users WHERE deleted_at IS NULL ORDER BY created_at DESC LIMIT 20", ()),
+            ("SELECT id FROM content_jobs WHERE topic = %s", ("topic 7",)),
+            ("UPDATE content_jobs SET topic = %s WHERE id = %s", ("topic 8", 1)),
+        ],
+    )
+    _, report = advise(ops, "--migrations-dir", str(migrations))
+    by_table = {p["table"]: p for p in report["proposals"]}
+    users = by_table["public.users"]
+    # IS NULL survives pg_stat_statements' normalization: a partial index on the live users only
+    assert users["predicate"] == "deleted_at IS NULL" and users["keys"] == ["created_at DESC"], users
+    jobs = by_table["public.content_jobs"]
+    assert jobs["keys"][0] == "topic"
+    [lost] = jobs["write_cost"]["updates_losing_hot"]  # updating topic can no longer be a HOT update
+    assert lost["columns"] == ["topic"] and lost["calls"] == 20
+    assert jobs["write_cost"]["existing_indexes"] == 5
