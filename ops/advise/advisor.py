@@ -131,7 +131,8 @@ class Candidate:
         return text + ";"
 
     def shape(self, name: str = "proposed") -> IndexShape:
-        cols = tuple(k.removesuffix(" DESC") for k in self.keys) + tuple(self.include)
+        # spelled as pg_get_indexdef spells an existing index's columns (quoted where needed)
+        cols = tuple(ident(k.removesuffix(" DESC")) for k in self.keys) + tuple(ident(c) for c in self.include)
         options = tuple(3 if k.endswith(" DESC") else 0 for k in self.keys)  # DESC implies NULLS FIRST
         return IndexShape(
             schema=self.table.schema,
@@ -692,7 +693,9 @@ def measure_parent_delete(conn: psycopg.Connection[Any], fk: dict[str, Any], opt
 def write_cost(p: Proposal, statements: list[Statement], existing: list[IndexShape]) -> dict[str, Any]:
     """What every write pays: the indexes already there, and UPDATEs this index would take HOT away from."""
     t = p.candidate.table
-    indexed_now = {c for s in existing if (s.schema, s.table) == (t.schema, t.name) for c in s.columns}
+    indexed_now = {
+        c for s in existing if (s.schema, s.table) == (t.schema, t.name) for c in (x.strip('"') for x in s.columns)
+    }
     mine = {k.removesuffix(" DESC") for k in p.candidate.keys} | set(p.candidate.include)
     if p.candidate.predicate:
         mine.add(p.candidate.predicate.split(" ")[0].strip('"'))
