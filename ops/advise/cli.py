@@ -9,6 +9,7 @@ import typer
 
 from ops.db import check_dsn
 from ops.errors import OK, WARNING, UsageError
+from ops.options import number
 from ops.output import emit_json, info, line, table
 from ops.playbook.cli import DsnOpt, JsonOpt
 
@@ -35,12 +36,12 @@ def advise_cmd(
     dsn: DsnOpt = None,
     json: JsonOpt = False,
     top: Annotated[
-        int, typer.Option("--top", min=1, max=10000, help="How many statements to read, heaviest first.")
+        int, number("--top", low=1, high=10000, integer=True, help="How many statements to read, heaviest first.")
     ] = 50,
     min_gain: Annotated[
         float,
-        typer.Option(
-            "--min-gain", min=0.01, max=0.99, help="Keep an index that cuts a statement's plan cost by this share."
+        number(
+            "--min-gain", low=0.01, high=0.99, help="Keep an index that cuts a statement's plan cost by this share."
         ),
     ] = 0.5,
     search_path: Annotated[
