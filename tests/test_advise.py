@@ -245,3 +245,18 @@ def test_partial_index_for_a_constant_predicate_and_the_hot_updates_it_costs(see
     [lost] = jobs["write_cost"]["updates_losing_hot"]  # updating topic can no longer be a HOT update
     assert lost["columns"] == ["topic"] and lost["calls"] == 20
     assert jobs["write_cost"]["existing_indexes"] == 5
+
+
+def test_one_index_serves_several_statements(seeded, ops):
+    db, migrations = seeded
+    _run_workload(
+        db,
+        [
+            ("SELECT id FROM content_jobs WHERE topic = %s", ("topic 7",)),
+            ("SELECT id, status FROM content_jobs WHERE topic = %s ORDER BY created_at DESC LIMIT 10", ("topic 7",)),
+        ],
+    )
+    _, report = advise(ops, "--migrations-dir", str(migrations))
+    [jobs] = [p for p in report["proposals"] if p["table"] == "public.content_jobs"]
+    assert jobs["keys"] == ["topic", "created_at DESC"]  # equality column, then the sort
+    assert len(jobs["statements"]) == 2 and all(s["gain"] >= 0.5 for s in jobs["statements"])
