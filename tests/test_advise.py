@@ -230,7 +230,7 @@ def test_partial_index_for_a_constant_predicate_and_the_hot_updates_it_costs(see
     _run_workload(
         db,
         [
-            ("SELECT id, email FROM users WHERE deleted_at IS NULL ORDER BY created_at DESC LIMIT 20", ()),
+            ("SELECT * FROM users WHERE deleted_at IS NULL ORDER BY created_at DESC LIMIT 20", ()),
             ("SELECT id FROM content_jobs WHERE topic = %s", ("topic 7",)),
             ("UPDATE content_jobs SET topic = %s WHERE id = %s", ("topic 8", 1)),
         ],

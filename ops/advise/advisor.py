@@ -330,10 +330,10 @@ def _extras(stmt: Any, st: Statement) -> None:
             val = getattr(target, "val", None)
             if isinstance(val, ast.ColumnRef):
                 names = _names(val)
-                if len(names) != len(val.fields or ()):  # t.* or *
+                if len(names) != len(val.fields or ()):  # t.* or *: too wide to cover
                     st.selected.clear()
                     st.selected["*"] = []
-                    return
+                    break
                 col = ColumnUse(table=names[-2] if len(names) >= 2 else None, column=names[-1])
                 owner = _owner(col, st.tables)
                 if owner:
