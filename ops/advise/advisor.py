@@ -94,7 +94,6 @@ class Statement:
     columns: dict[str, set[str]] = field(default_factory=dict)  # qualified table -> columns filtered or sorted on
     params: int = 0
     cost: float = 0.0  # with the proposals kept so far
-    base_cost: float = 0.0  # with the existing indexes only
 
 
 @dataclass
@@ -743,7 +742,6 @@ def advise(dsn: str | None, opts: Options) -> dict[str, Any]:
             for st in loaded:
                 try:
                     st.cost, _ = session.plan_cost(st.text, st.params)
-                    st.base_cost = st.cost
                 except psycopg.Error as exc:
                     skipped.append(
                         {"statement": st.n, "query": " ".join(st.text.split())[:200], "why": first_line(exc)}
