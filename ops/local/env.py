@@ -144,6 +144,22 @@ def deploy() -> None:
         raise OpsError(f"the deploy failed (pyinfra exit {proc.returncode}): its output is above")
 
 
+def apply_roles() -> None:
+    """The three group roles of sql/roles.sql on the demo database (``ops roles apply``): the playbooks
+    diagnose as s10_diagnosis. Safe to rerun. Skipped while this checkout has no ``ops roles``."""
+    import importlib.util
+
+    if importlib.util.find_spec("ops.roles") is None:
+        return
+    ops_bin = Path(sys.executable).with_name("ops")
+    proc = subprocess.run(
+        [str(ops_bin), "roles", "apply"], env={**os.environ, **pg_env()}, capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise OpsError(f"ops roles apply failed on the demo database: {(proc.stderr or proc.stdout).strip()}")
+    print("roles: s10_maintenance, s10_monitoring, s10_diagnosis (ops roles apply)")
+
+
 def demo() -> None:
     """``make demo``: PostgreSQL with the app's data, the deploy, Nginx and the app, a short workload."""
     from ops.local import demo as demo_data
@@ -157,6 +173,7 @@ def demo() -> None:
     for name in demo_data.extensions(dsn):
         print(f"CREATE EXTENSION {name}")
     deploy()
+    apply_roles()
     web_up()
     if demo_data.workload(dsn, WORKLOAD_MARKER):
         print(
