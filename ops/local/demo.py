@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from ops.local import demodata
 
@@ -61,6 +62,33 @@ def load_data(dsn: str) -> bool:
     return True
 
 
+APP_OWNER = "s10_app"  # the role that owns the app's tables, as in production (never a superuser)
+
+
+def app_owner(dsn: str) -> None:
+    """The app's tables owned by their own NOLOGIN role, as the app's migrations leave them in production.
+
+    ``ops roles apply`` refuses to make s10_maintenance a member of a superuser, so the demo's tables
+    must not be owned by the cluster's superuser.
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (APP_OWNER,)).fetchone():
+            conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(APP_OWNER)))
+        owned = {
+            row[0]
+            for row in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tableowner = %s", (APP_OWNER,)
+            )
+        }
+        for table, *_ in demodata.TABLES:
+            if table not in owned:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} OWNER TO {}").format(
+                        sql.Identifier("public", table), sql.Identifier(APP_OWNER)
+                    )
+                )
+
+
 def extensions(dsn: str) -> list[str]:
     """pg_stat_statements (the cluster preloads it) and hypopg when installed; the names created."""
     created = []
@@ -74,7 +102,7 @@ def extensions(dsn: str) -> list[str]:
         }
         for name in ("pg_stat_statements", "hypopg"):
             if name in available:
-                conn.execute(psycopg.sql.SQL("CREATE EXTENSION {}").format(psycopg.sql.Identifier(name)))
+                conn.execute(sql.SQL("CREATE EXTENSION {}").format(sql.Identifier(name)))
                 created.append(name)
     return created
 

@@ -170,6 +170,7 @@ def demo() -> None:
     if demo_data.load_data(dsn):
         WORKLOAD_MARKER.unlink(missing_ok=True)
         print(f"the app's data loaded: {demo_data.DEMO_SCALE.describe()}")
+    demo_data.app_owner(dsn)
     for name in demo_data.extensions(dsn):
         print(f"CREATE EXTENSION {name}")
     deploy()
