@@ -253,8 +253,13 @@ def main(argv: list[str] | None = None) -> None:
     except OpsError as exc:
         message = mask_secrets(str(exc))  # messages are built masked; this is the last line of defence
         code = exc.exit_code
-        kind = "error" if isinstance(exc, UsageError | ConnectError) else "action"
         check = _command_path(args) not in ACTIONS
+        if isinstance(exc, UsageError | ConnectError):
+            kind = "error"
+        elif check and code == UNKNOWN:  # a check that could not tell: its Nagios word
+            kind = "check"
+        else:
+            kind = "action"
         _report_error(message, code, kind, args, verdict=check and code == UNKNOWN, reported=exc.reported)
     except KeyboardInterrupt:
         print("ops: interrupted", file=sys.stderr)

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from ops.cli import ACTIONS, app
-from ops.local import demodata
+from ops.local import demo, demodata
 from ops.local.pg import free_port
 from tests.conftest import Database, fresh_database, run_ops
 from tests.playbook_edge import PAGE_ORIGIN
@@ -73,10 +73,10 @@ IDS = [" ".join(c) for c in COMMANDS]
 
 @pytest.fixture(scope="module")
 def demo_db(pg_cluster) -> Iterator[Database]:
-    """A demo-like database: the app's tables with the demo's generator's data (tiny scale), pg_stat_statements."""
+    """A demo-like database: the app's tables with the demo's generator's data (tiny scale), the demo's extensions."""
     with fresh_database(pg_cluster, prefix="env_") as db:
         demodata.load(db.dsn, demodata.SCALES["tiny"])
-        db.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        demo.extensions(db.dsn)  # as the demo has them: pg_stat_statements, hypopg
         db.execute("SELECT * FROM content_jobs WHERE user_id = 1 ORDER BY created_at DESC LIMIT 50")
         yield db
 
@@ -108,7 +108,8 @@ def test_every_command_answers_json_in_one_envelope(path, demo_db, edge, tmp_pat
     args = argv(path, edge, tmp_path)
     proc = run_ops(*args, "--json", env=demo_db.env)
     doc = assert_one_envelope(proc, f"ops {' '.join(args)} --json")
-    assert doc["status"] in ({"OK", "FAILED"} if path in ACTIONS else {"OK", "WARNING", "CRITICAL", "UNKNOWN"})
+    words = {"OK", "FAILED"} if path in ACTIONS else {"OK", "WARNING", "CRITICAL", "UNKNOWN"}
+    assert doc["status"] in words, f"ops {' '.join(args)} --json\n{proc.stdout}\n{proc.stderr}"
 
 
 def unreachable_env(demo_db: Database) -> dict[str, str]:
@@ -147,3 +148,13 @@ def test_without_json_an_unreachable_database_is_said_once(path, demo_db, edge, 
         assert proc.stdout == "" and proc.stderr.startswith("ops: error: cannot connect"), said
     else:
         assert VERDICT.match(proc.stdout) and proc.stdout.startswith("UNKNOWN: cannot connect"), said
+
+
+def test_a_check_that_cannot_tell_is_unknown_not_failed(db, ops):
+    """ops advise is a check (0 nothing, 1 proposals, 3 could not advise): without hypopg it cannot tell."""
+    proc = ops("advise", "--json")
+    doc = assert_one_envelope(proc, "ops advise --json (no hypopg in the database)")
+    assert proc.returncode == 3 and doc["status"] == "UNKNOWN", doc
+    human = ops("advise")
+    assert human.returncode == 3 and human.stdout.startswith("UNKNOWN: hypopg is not installed"), human
+    assert "hypopg is not installed" not in human.stderr  # said once
