@@ -95,7 +95,10 @@ def slow_query(
         f"functions checked from the {safety['checked']}",
     ]
     if d["execution_ms"] is not None:
-        extra.append(f"time: execution {d['execution_ms']:,.2f} ms, planning {d['planning_ms']:,.2f} ms")
+        in_triggers = f", of which {d['trigger_ms']:,.2f} ms in triggers" if d.get("triggers") else ""
+        extra.append(f"time: execution {d['execution_ms']:,.2f} ms{in_triggers}, planning {d['planning_ms']:,.2f} ms")
+        for t in d.get("triggers", []):
+            extra.append(f"  trigger {t['name']} on {t['relation']}: {t['time_ms']:,.2f} ms, {t['calls']:,} call(s)")
     extra += ["plan:", *(f"  {line}" for line in d["plan_lines"])]
     if report.findings:
         extra.append("findings:")

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import RawCursor, errors
+from psycopg import RawCursor, errors, sql
 
 from ops.db import connect, first_line
 from ops.errors import UNKNOWN, WARNING, OpsError, UsageError
@@ -42,11 +42,22 @@ SELECTIVE_SHARE = 0.10  # ... and one that keeps more than this share of the tab
 MISESTIMATE_RATIO = 10  # the planner's row estimate is "off" at 10x or more
 MISESTIMATE_MIN_ROWS = 100  # ... and when it is about enough rows to matter
 SORT_MIN_ROWS = 10_000  # a sort of this many rows is worth an index even without LIMIT
+TRIGGER_MIN_MS = 1.0  # a foreign key's trigger worth an index takes at least this long...
+TRIGGER_SHARE = 0.5  # ... and at least this share of the statement's execution time
 HYPOPG_MIN_GAIN = 2.0  # Dexter's rule: suggest an index when the plan's cost at least halves
 EARLY_STOP = {"Limit"}  # nodes that stop reading their input early: estimates below them look too high
 
 # The order findings are told in: the cause before its consequences.
-CHECK_ORDER = ["timeout", "not-executed", "seq-scan", "stale-statistics", "row-estimate", "sort", "invalid-index"]
+CHECK_ORDER = [
+    "timeout",
+    "not-executed",
+    "fk-trigger",
+    "seq-scan",
+    "stale-statistics",
+    "row-estimate",
+    "sort",
+    "invalid-index",
+]
 
 
 @dataclass
@@ -70,13 +81,9 @@ class Suggestion:
 # --------------------------------------------------------------------------------------- running EXPLAIN
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _table_key(schema: str | None, relname: str) -> str:
     """A name to_regclass() resolves exactly as the statement does (through search_path when unqualified)."""
-    return f"{_ident(schema)}.{_ident(relname)}" if schema else _ident(relname)
+    return (sql.Identifier(schema, relname) if schema else sql.Identifier(relname)).as_string(None)
 
 
 def _statement(text: str) -> str:
@@ -233,6 +240,56 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
     return lines
 
 
+# --------------------------------------------------------------------------------------- triggers
+
+
+def trigger_findings(conn: psycopg.Connection[Any], plan: dict[str, Any], report: Report) -> list[dict[str, Any]]:
+    """Time spent in triggers (EXPLAIN ANALYZE's "Triggers"); a foreign key's trigger that dominates names its index.
+
+    A foreign key's trigger on the referenced table looks up the referencing rows for each row deleted or
+    updated; without an index leading with the referencing columns that lookup reads the whole table.
+    """
+    triggers = [
+        {
+            "name": t.get("Trigger Name", "?"),
+            "constraint": t.get("Constraint Name"),
+            "relation": t.get("Relation"),
+            "time_ms": float(t.get("Time", 0.0)),
+            "calls": int(t.get("Calls", 0)),
+        }
+        for t in plan.get("Triggers", [])
+    ]
+    total = plan.get("Execution Time") or 0.0
+    for t in sorted(triggers, key=lambda t: -t["time_ms"]):
+        if not t["constraint"] or t["time_ms"] < TRIGGER_MIN_MS or t["time_ms"] < TRIGGER_SHARE * total:
+            continue
+        fk = conn.execute(query("foreign_key_trigger"), {"trigger": t["name"]}).fetchone()
+        if not fk or fk["indexed"]:
+            continue
+        create = fk_index_sql(fk["schema"], fk["relname"], fk["columns"])
+        t["missing_index"] = create
+        report.add(
+            WARNING,
+            "fk-trigger",
+            f"{t['time_ms']:,.2f} ms of {total:,.2f} ms is spent in foreign key {t['constraint']}'s trigger on "
+            f"{t['relation']} ({t['calls']:,} call(s)): it looks up {fk['qualified']} by ({', '.join(fk['columns'])}) "
+            "and no index leads with those columns, so each lookup reads the whole table",
+            f"{create}\nas a migration: put that line in sql/migrations/<revision>_<NN>_<name>.sql, then "
+            "`ops migrate apply`",
+        )
+    return triggers
+
+
+def fk_index_sql(schema: str, relname: str, columns: list[str]) -> str:
+    """CREATE INDEX CONCURRENTLY on a foreign key's referencing columns, every identifier quoted."""
+    name = f"idx_{relname}_{'_'.join(columns)}"[:63]
+    return (
+        sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} ({});")
+        .format(sql.Identifier(name), sql.Identifier(schema, relname), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        .as_string(None)
+    )
+
+
 # --------------------------------------------------------------------------------------- the catalog
 
 
@@ -315,11 +372,25 @@ def suggest(shape: Shape, table: TableInfo, tables: dict[str, TableInfo]) -> Sug
         cols += [c for c in columns_of(shape.ranges, table, tables) if c not in eq][:1]
     if not cols:
         return None
-    relname = table.name.split(".")[-1].strip('"')
-    base = "_".join(c.replace(" DESC", "_desc") for c in cols)
-    name = f"idx_{relname}_{base}"[:63]
-    create = f"CREATE INDEX CONCURRENTLY {_ident(name) if not name.isidentifier() else name} ON {table.name} ({', '.join(cols)});"
+    create = index_sql(table, cols)
     return Suggestion(table=table.name, columns=cols, create_sql=create, covered_by=covering_index(cols, table))
+
+
+def index_sql(table: TableInfo, cols: list[str]) -> str:
+    """CREATE INDEX CONCURRENTLY for ``cols`` ("col" or "col DESC"), every identifier quoted (psycopg sql)."""
+    stats = table.stats or {}
+    relname = stats.get("relname") or table.name.split(".")[-1].strip('"')
+    target = sql.Identifier(stats["schema"], relname) if stats.get("schema") else sql.Identifier(relname)
+    base = "_".join(c.replace(" DESC", "_desc") for c in cols)
+    keys = [
+        sql.SQL("{} DESC").format(sql.Identifier(c.removesuffix(" DESC"))) if c.endswith(" DESC") else sql.Identifier(c)
+        for c in cols
+    ]
+    return (
+        sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} ({});")
+        .format(sql.Identifier(f"idx_{relname}_{base}"[:63]), target, sql.SQL(", ").join(keys))
+        .as_string(None)
+    )
 
 
 def covering_index(cols: list[str], table: TableInfo) -> str | None:
@@ -438,6 +509,7 @@ def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: R
         plan, how = run_explain(conn, shape, text, opts, reach, report)
         with diagnosis_transaction(conn, opts.timeout, opts.lock_timeout, require_role=False):
             tables = load_tables(conn, plan, shape)
+            triggers = trigger_findings(conn, plan, report)
         suggestions = read_plan(plan, shape, tables, how, report)
         report.findings.sort(key=lambda f: CHECK_ORDER.index(f.check) if f.check in CHECK_ORDER else len(CHECK_ORDER))
         hypo = prove_with_hypopg(conn, text, opts, suggestions, report) if suggestions else None
@@ -455,6 +527,8 @@ def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: R
             "execution_ms": plan.get("Execution Time"),
             "planning_ms": plan.get("Planning Time"),
             "plan_lines": describe_plan(plan),
+            "triggers": triggers,
+            "trigger_ms": sum(t["time_ms"] for t in triggers),
             "suggestions": [s.__dict__ for s in suggestions],
             "hypopg": hypo,
             "tables": {
@@ -575,7 +649,11 @@ def statistics_findings(
                 "row-estimate",
                 f"{off} although its statistics are fresh ({when}): the sample misses this value's frequency, "
                 "or the filtered columns are correlated",
-                "\n".join(f"ALTER TABLE {table.name} ALTER COLUMN {c} SET STATISTICS 1000;" for c in cols) + f"\n{fix}",
+                "\n".join(
+                    f"ALTER TABLE {table.name} ALTER COLUMN {sql.Identifier(c).as_string(None)} SET STATISTICS 1000;"
+                    for c in cols
+                )
+                + f"\n{fix}",
             )
     elif table.stale:
         report.add(
@@ -597,7 +675,10 @@ def unmatched_indexes(table: TableInfo, shape: Shape, tables: dict[str, TableInf
         lead = ix["columns"][0].strip('"') if ix["columns"] else ""
         if lead in wrapped:
             msg = f"{ix['index']} ({', '.join(ix['columns'])}) cannot serve the filter: it wraps {lead} in {wrapped[lead]}()"
-            fix = f"index the expression instead: CREATE INDEX CONCURRENTLY ... ON {table.name} ({wrapped[lead]}({lead}));"
+            fix = (
+                "index the expression instead: CREATE INDEX CONCURRENTLY ... ON "
+                f"{table.name} ({wrapped[lead]}({sql.Identifier(lead).as_string(None)}));"
+            )
         elif lead in filtered:
             msg = (
                 f"{ix['index']} ({', '.join(ix['columns'])}) leads with the filtered column {lead}, yet the planner "
