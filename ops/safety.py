@@ -341,7 +341,7 @@ def _names(conn: psycopg.Connection[Any], text: str) -> _Found:
     with conn.transaction(force_rollback=True):
         for what, schema, name in names:
             for row in _rows(conn, "diagnosis_names", {"what": what, "schema": schema, "name": name}):
-                target = found.functions if row["kind"] == "function" else found.operators
+                target = {"function": found.functions, "operator": found.operators, "type": found.types}[row["kind"]]
                 target.setdefault(int(row["oid"]), (STATEMENT, f"the name {name}"))
         for schema, rel, written in relations:
             ident = (sql.Identifier(schema, rel) if schema else sql.Identifier(rel)).as_string(conn)

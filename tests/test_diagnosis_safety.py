@@ -213,3 +213,22 @@ def test_a_login_that_cannot_switch_to_the_role_gets_estimates_and_unsafe_statem
     finally:
         db.execute("DROP OWNED BY drill_login")
         db.execute("DROP ROLE drill_login")
+
+
+def test_without_the_servers_parser_names_are_resolved_and_the_drills_still_refused(drill):
+    """default_transaction_read_only (as on a read-only server or a hot standby): no temporary function."""
+    db: Database = drill["db"]
+    db.execute(f'ALTER DATABASE "{db.name}" SET default_transaction_read_only = on')
+    for statement, says in [
+        ("SELECT pg_terminate_backend(1)", "pg_terminate_backend(integer,bigint)"),
+        ("SELECT kill_immutable()", "public.kill_immutable() (reached through the name kill_immutable)"),
+        ("SELECT * FROM victims_again", "(reached through view public.victims)"),
+        (f"SELECT {drill['pid']} !!! 0", "(reached through operator !!!(integer,bigint)"),
+        ("SELECT 1::checked_int", "public.kill_immutable() (reached through type public.checked_int"),
+    ]:
+        report = refused(drill, statement)
+        assert says in report["summary"]
+    proc = run_ops("playbook", "slow-query", "SELECT count(*) FROM users", "--json", env=db.env)
+    report = json.loads(proc.stdout)
+    assert report["safety"]["checked"].startswith("names on the search_path (default_transaction_read_only is on)")
+    assert report["safety"]["analyze"] is True and report["execution_ms"] is not None
