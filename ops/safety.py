@@ -163,17 +163,22 @@ class DiagnosisSession:
 
 def role_problem(conn: psycopg.Connection[Any], role: str = DIAGNOSIS_ROLE) -> str | None:
     """Why this session cannot run as the least-privileged diagnosis role, or None when it can."""
+    return _role_state(conn, role)[0]
+
+
+def _role_state(conn: psycopg.Connection[Any], role: str) -> tuple[str | None, list[str]]:
+    """(why the session cannot switch to ``role`` or None, the schemas it resolves names in now)."""
     with conn.transaction(force_rollback=True):
         rows = _rows(conn, "diagnosis_role", {"role": role})
     if not rows:
-        return f"role {role} does not exist (ops roles apply creates it)"
+        return f"role {role} does not exist (ops roles apply creates it)", []
     row = rows[0]
     powers = [k for k in ("superuser", "replication", "bypassrls") if row[k]] + list(row["powerful_memberships"])
     if powers:
-        return f"role {role} is not least-privileged ({', '.join(powers)})"
+        return f"role {role} is not least-privileged ({', '.join(powers)})", []
     if not row["can_switch"]:
-        return f"this login may not SET ROLE {role} (GRANT {role} TO <login role>)"
-    return None
+        return f"this login may not SET ROLE {role} (GRANT {role} TO <login role>)", []
+    return None, list(row["search_path"])
 
 
 @contextlib.contextmanager
@@ -192,7 +197,7 @@ def diagnosis_transaction(
     as itself and ``session.fallback`` says why: the caller must then not execute the statement (plan it
     only). With ``require_role=False`` the role is not tried (for the tool's own catalog queries).
     """
-    problem = role_problem(conn, role) if require_role else None
+    problem, search_path = _role_state(conn, role) if require_role else (None, [])
     session = DiagnosisSession(role=role if require_role and not problem else None, read_only=read_only)
     if problem:
         session.fallback = f"{problem}: not executing the statement as this login; estimates only"
@@ -203,6 +208,9 @@ def diagnosis_transaction(
         conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{max(1, int(lock_timeout * 1000))}ms",))
         if session.role:
             conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(session.role)))
+            # Names resolve as they did for the login (and the safety check): "$user" would now be the role.
+            path = sql.SQL(", ").join(map(sql.Identifier, search_path)).as_string(conn) if search_path else "''"
+            conn.execute("SELECT set_config('search_path', %s, true)", (path,))
         yield session
 
 

@@ -232,3 +232,23 @@ def test_without_the_servers_parser_names_are_resolved_and_the_drills_still_refu
     report = json.loads(proc.stdout)
     assert report["safety"]["checked"].startswith("names on the search_path (default_transaction_read_only is on)")
     assert report["safety"]["analyze"] is True and report["execution_ms"] is not None
+
+
+def test_the_role_resolves_names_as_the_check_did(drill):
+    """A schema named like the diagnosis role comes first in "$user", public once the role is switched to."""
+    db: Database = drill["db"]
+    with db.connect() as conn:
+        conn.execute("CREATE SCHEMA s10_diagnosis")
+        conn.execute(
+            "CREATE VIEW s10_diagnosis.users AS SELECT u.*, pg_terminate_backend(%s) AS gone FROM public.users u"
+            % drill["pid"]
+        )
+        conn.execute("GRANT USAGE ON SCHEMA s10_diagnosis TO s10_diagnosis")
+        conn.execute("GRANT SELECT ON s10_diagnosis.users TO s10_diagnosis")
+    before = state(drill)
+    proc = run_ops("playbook", "slow-query", "SELECT count(*) FROM users", "--json", env=db.env)
+    report = json.loads(proc.stdout)
+    assert report["safety"]["role"] == "s10_diagnosis" and report["safety"]["analyze"] is True
+    assert "Seq Scan on users" in "\n".join(report["plan_lines"])
+    assert state(drill) == before
+    drill["victim"].execute("SELECT 1")
