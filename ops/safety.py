@@ -230,9 +230,10 @@ def _resolve(conn: psycopg.Connection[Any], text: str, lock_timeout: float) -> t
             found.inserts = bool(_INSERTS.search(tree))
             return found, "server parse tree"
         except errors.LockNotAvailable:
-            raise UnsafeStatement(
+            raise OpsError(
                 f"waited {lock_timeout:g} s for a lock on the statement's tables to check it, and gave up "
-                "(--lock-timeout): something holds a strong lock; see pg_locks / pg_stat_activity"
+                "(--lock-timeout): something holds a strong lock; see pg_locks / pg_stat_activity",
+                UNKNOWN,
             ) from None
         except psycopg.Error as exc:
             why_not = f"the server could not parse it into a function body ({_first_line(exc)})"

@@ -252,3 +252,13 @@ def test_the_role_resolves_names_as_the_check_did(drill):
     assert "Seq Scan on users" in "\n".join(report["plan_lines"])
     assert state(drill) == before
     drill["victim"].execute("SELECT 1")
+
+
+def test_a_held_lock_ends_the_check_in_one_line_within_the_lock_timeout(drill):
+    db: Database = drill["db"]
+    with db.connect(autocommit=False) as holder:
+        holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        proc = run_ops("playbook", "slow-query", "SELECT count(*) FROM users", "--lock-timeout", "0.2", env=db.env)
+        holder.rollback()
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "(--lock-timeout)" in proc.stderr, proc.stderr
