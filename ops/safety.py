@@ -49,6 +49,7 @@ from typing import Any
 import psycopg
 from psycopg import errors, sql
 
+from ops.db import first_line
 from ops.errors import UNKNOWN, OpsError
 from ops.sqlfiles import query
 
@@ -236,7 +237,7 @@ def _resolve(conn: psycopg.Connection[Any], text: str, lock_timeout: float) -> t
                 UNKNOWN,
             ) from None
         except psycopg.Error as exc:
-            why_not = f"the server could not parse it into a function body ({_first_line(exc)})"
+            why_not = f"the server could not parse it into a function body ({first_line(exc)})"
     return _names(conn, text), f"names on the search_path ({why_not})"
 
 
@@ -489,9 +490,3 @@ def _rows(conn: psycopg.Connection[Any], name: str, params: dict[str, Any]) -> l
 
 def _as_dict(row: Any, cols: Any) -> dict[str, Any]:
     return row if isinstance(row, dict) else dict(zip(cols, row, strict=True))
-
-
-def _first_line(exc: BaseException) -> str:
-    from ops.db import first_line
-
-    return first_line(exc)

@@ -239,9 +239,9 @@ def test_the_role_resolves_names_as_the_check_did(drill):
     db: Database = drill["db"]
     with db.connect() as conn:
         conn.execute("CREATE SCHEMA s10_diagnosis")
+        pid = drill["pid"]
         conn.execute(
-            "CREATE VIEW s10_diagnosis.users AS SELECT u.*, pg_terminate_backend(%s) AS gone FROM public.users u"
-            % drill["pid"]
+            f"CREATE VIEW s10_diagnosis.users AS SELECT u.*, pg_terminate_backend({pid}) AS gone FROM public.users u"
         )
         conn.execute("GRANT USAGE ON SCHEMA s10_diagnosis TO s10_diagnosis")
         conn.execute("GRANT SELECT ON s10_diagnosis.users TO s10_diagnosis")

@@ -70,8 +70,9 @@ def slow_query(
 ) -> None:
     """Why is this statement slow? EXPLAIN it safely (rolled back, read-only, timeouts), name the cause, suggest the index.
 
-    A SELECT runs under EXPLAIN (ANALYZE, BUFFERS) in a READ ONLY transaction that is rolled back.
-    A data-modifying statement is never executed unless --analyze-writes, and then rolled back.
+    Every function it reaches is checked first: user code and built-ins with effects are refused (exit 3).
+    A SELECT runs under EXPLAIN (ANALYZE, BUFFERS) as role s10_diagnosis in a READ ONLY transaction that
+    is rolled back. A data-modifying statement is never executed unless --analyze-writes, and then rolled back.
     """
     from ops.playbook import slow_query as sq
 

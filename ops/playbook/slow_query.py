@@ -5,12 +5,18 @@ Safety first, because an on-call engineer runs this against production:
 - The statement is parsed with PostgreSQL's parser (pglast) before anything runs: exactly one
   SELECT/INSERT/UPDATE/DELETE/MERGE, never more (nothing after a ``;`` can slip through). It is also
   sent as a named prepared statement, which the server refuses to hold more than one command.
-- A read is explained with ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`` in a ``READ ONLY`` transaction
-  that is always rolled back, with ``statement_timeout`` and ``lock_timeout``.
+- Before anything is planned, ops.safety resolves every function the statement reaches (through
+  operators, views, policies, types, and what writing runs) and refuses user-defined code and built-ins
+  with effects outside the transaction (UNKNOWN, one line with the reason).
+- A read is explained with ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`` as the least-privileged role
+  ``s10_diagnosis`` in a ``READ ONLY`` transaction that is always rolled back, with ``statement_timeout``
+  and ``lock_timeout``; when the login cannot switch to that role, it is explained without ANALYZE.
 - A data-modifying statement (INSERT/UPDATE/DELETE/MERGE anywhere, a CTE with DELETE included,
   SELECT ... FOR UPDATE, SELECT INTO) is explained WITHOUT ANALYZE, so it is never executed, still in
-  a READ ONLY transaction. Only ``--analyze-writes`` executes it, and then in a transaction that is
-  rolled back (rows stay put; sequences do advance, as they always do).
+  a READ ONLY transaction. Only ``--analyze-writes`` executes it, as the login, in a transaction that is
+  rolled back, and only when what writing runs (triggers, defaults, cascades) is safe too: a sequence
+  that would advance or a user trigger keeps it to estimates. Time spent in triggers is read, and a
+  foreign key's trigger that dominates names the index it lacks.
 - hypopg's hypothetical indexes live in this session's memory only; nothing is built.
 
 Then the plan is read for the causes the seed's troubleshooting names: sequential scans of large
