@@ -407,9 +407,10 @@ def _relations(conn: psycopg.Connection[Any], rels: dict[int, tuple[str, str, bo
         stage, via, written = rels[row["oid"]]
         name = row["name"]
         if row["kind"] == "f":
+            where = "" if via == "the statement" else f" (reached through {via})"
             raise UnsafeStatement(
-                f"refused: the statement reaches foreign table {name} ({via}): reading it contacts another server, "
-                "even while planning; diagnose the query on that server"
+                f"refused, not planned, not run: foreign table {name}{where} is another server's table: reading "
+                "it contacts that server, even while planning; diagnose the query on that server"
             )
         for tree in row["select_rules"]:
             _read_tree(tree, stage, f"view {name}", found)

@@ -262,3 +262,37 @@ def test_a_held_lock_ends_the_check_in_one_line_within_the_lock_timeout(drill):
         holder.rollback()
     assert proc.returncode == 3 and "Traceback" not in proc.stderr
     assert proc.stderr.count("\n") == 1 and "(--lock-timeout)" in proc.stderr, proc.stderr
+
+
+def test_more_ways_in_are_looked_into(drill):
+    """postgres_fdw, a row-level security policy, a cast, a default: each reaches what it hides."""
+    db: Database = drill["db"]
+    cluster = db.cluster
+    with db.connect() as conn:
+        conn.execute("CREATE EXTENSION postgres_fdw")
+        conn.execute(
+            "CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw "
+            f"OPTIONS (host '{cluster.host}', port '{cluster.port}', dbname '{db.name}')"
+        )
+        conn.execute("CREATE USER MAPPING FOR CURRENT_USER SERVER loop OPTIONS (user 'postgres')")
+        conn.execute("CREATE FOREIGN TABLE remote_log (n int) SERVER loop OPTIONS (table_name 'drill_log')")
+        conn.execute("CREATE TABLE guarded (n int)")
+        conn.execute("ALTER TABLE guarded ENABLE ROW LEVEL SECURITY")
+        conn.execute("CREATE POLICY kill ON guarded USING (kill_volatile())")
+        conn.execute("CREATE TYPE drill_enum AS ENUM ('a')")
+        conn.execute(
+            "CREATE FUNCTION to_drill_enum(integer) RETURNS drill_enum LANGUAGE plpgsql "
+            "AS $$ BEGIN PERFORM kill_volatile(); RETURN 'a'; END $$"
+        )
+        conn.execute("CREATE CAST (integer AS drill_enum) WITH FUNCTION to_drill_enum(integer)")
+        conn.execute("CREATE TABLE defaulted (n int, killed boolean DEFAULT kill_volatile())")
+    grant_diagnosis_role(db.dsn)
+    for statement, args, says in [
+        ("SELECT * FROM remote_log", [], "foreign table public.remote_log"),
+        ("INSERT INTO remote_log VALUES (1)", ["--analyze-writes"], "foreign table public.remote_log"),
+        ("SELECT * FROM guarded", [], "(reached through a row-level security policy of public.guarded)"),
+        ("SELECT 1::drill_enum", [], "public.to_drill_enum(integer) is user-defined code"),
+        ("INSERT INTO defaulted (n) VALUES (1)", [], "(reached through the default of killed on public.defaulted)"),
+    ]:
+        report = refused(drill, statement, *args)
+        assert says in report["summary"], report["summary"]
