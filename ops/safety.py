@@ -144,7 +144,8 @@ class _Found:
 def check_statement(conn: psycopg.Connection[Any], sql_text: str, *, lock_timeout: float = 2.0) -> Reach:
     """Refuse (UnsafeStatement) a statement that reaches user code or a built-in with effects; nothing runs.
 
-    Runs in its own transaction, always rolled back; ``conn`` must not be inside a transaction.
+    Runs in its own transaction, always rolled back; ``conn`` must not be inside a transaction. A lock held
+    on the statement's tables longer than ``lock_timeout`` (seconds) raises psycopg's LockNotAvailable.
     """
     found, method = _resolve(conn, sql_text, lock_timeout)
     reach = Reach(method=method)
@@ -230,12 +231,8 @@ def _resolve(conn: psycopg.Connection[Any], text: str, lock_timeout: float) -> t
             _read_tree(tree, STATEMENT, "the statement", found)
             found.inserts = bool(_INSERTS.search(tree))
             return found, "server parse tree"
-        except errors.LockNotAvailable:
-            raise OpsError(
-                f"waited {lock_timeout:g} s for a lock on the statement's tables to check it, and gave up "
-                "(--lock-timeout): something holds a strong lock; see pg_locks / pg_stat_activity",
-                UNKNOWN,
-            ) from None
+        except (errors.LockNotAvailable, errors.QueryCanceled):
+            raise  # the caller says how long it waited (its --lock-timeout)
         except psycopg.Error as exc:
             why_not = f"the server could not parse it into a function body ({first_line(exc)})"
     return _names(conn, text), f"names on the search_path ({why_not})"

@@ -106,6 +106,13 @@ def _explain(conn: psycopg.Connection[Any], options: str, text: str, params: lis
     return plan[0]
 
 
+def lock_wait_message(opts: Options) -> str:
+    return (
+        f"waited {opts.lock_timeout:g} s for a lock on the statement's tables and gave up (--lock-timeout); "
+        "something holds a strong lock: see pg_locks / pg_stat_activity"
+    )
+
+
 def run_explain(
     conn: psycopg.Connection[Any], shape: Shape, text: str, opts: Options, reach: Reach, report: Report
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -175,11 +182,7 @@ def run_explain(
             "transaction stopped it: nothing changed; the plan shown is without ANALYZE",
         )
     except errors.LockNotAvailable:
-        raise OpsError(
-            f"waited {opts.lock_timeout:g} s for a lock on the statement's tables and gave up (--lock-timeout); "
-            "something holds a strong lock: see pg_locks / pg_stat_activity",
-            UNKNOWN,
-        ) from None
+        raise OpsError(lock_wait_message(opts), UNKNOWN) from None
     except errors.InsufficientPrivilege as exc:
         report.add(
             INFO,
@@ -503,6 +506,8 @@ def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: R
     with connect(dsn, autocommit=False) as conn:
         try:
             reach = check_statement(conn, text, lock_timeout=opts.lock_timeout)
+        except errors.LockNotAvailable:
+            raise OpsError(lock_wait_message(opts), UNKNOWN) from None
         except UnsafeStatement as exc:
             report.add(
                 UNKNOWN,
