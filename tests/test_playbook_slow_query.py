@@ -307,3 +307,15 @@ def test_identifiers_that_need_quotes_are_quoted_in_the_suggested_index(db):
     fix = checks(report)["seq-scan"]["fix"].splitlines()[0]
     assert fix == 'CREATE INDEX CONCURRENTLY "idx_Mixed Tab_Mixed Col" ON "public"."Mixed Tab" ("Mixed Col");'
     db.execute(fix)  # it is valid SQL as printed
+
+
+def test_an_invalid_index_is_named_quoted_in_its_fix(db):
+    db.execute(
+        "INSERT INTO users (email, name) SELECT 'u' || g || '@example.test', 'same' FROM generate_series(1, 3) g"
+    )
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        db.execute('CREATE UNIQUE INDEX CONCURRENTLY "Odd Ix" ON users (name)')  # fails, leaves it INVALID
+    grant_diagnosis_role(db.dsn)
+    code, report = slow_query(db, "SELECT * FROM users WHERE name = 'same'")
+    assert code == 1
+    assert 'REINDEX INDEX CONCURRENTLY "public"."Odd Ix";' in checks(report)["invalid-index"]["fix"]

@@ -618,7 +618,8 @@ def read_plan(
                     "invalid-index",
                     f"index {ix['index']} on {table.name} is INVALID (a failed concurrent build): the planner ignores "
                     "it, yet every write still maintains it",
-                    f"ops migrate apply   (rebuilds INVALID indexes it declares), or: REINDEX INDEX CONCURRENTLY {ix['index']};",
+                    "ops migrate apply   (rebuilds INVALID indexes it declares), or: REINDEX INDEX CONCURRENTLY "
+                    f"{sql.Identifier(ix['schema'], ix['index']).as_string(None)};",
                 )
     suggestions = []
     for table in at_fault.values():
