@@ -95,10 +95,10 @@ _FUNC_FIELDS = re.compile(
 )
 _OP_FIELDS = re.compile(r":(?:opno|eqop|sortop) (\d+)")
 _OP_LISTS = re.compile(r":opnos \(o ([\d ]+)\)")
-_TYPE_FIELDS = re.compile(
-    r":(?:consttype|resulttype|paramtype|vartype|funcresulttype|opresulttype|array_typeid|element_typeid"
-    r"|aggtype|wintype|typeId|coercetype) (\d+)"
-)
+# Every field that names a type ends so (vartype, consttype, resulttype, minmaxtype, array_typeid, ...); the
+# other fields ending so are enums (commandType, jointype...), far below the first user oid, so they drop out.
+_TYPE_FIELDS = re.compile(r":\w*(?:type|Type|typeid|typid) (\d+)")
+_TYPE_LISTS = re.compile(r":\w*types \(o ([\d ]+)\)")
 _RELATIONS = re.compile(r":relid (\d+) :relkind (\w) :rellockmode (\d+)")
 _WRITE_LOCK = 3  # RowExclusiveLock: the lock a statement takes on the tables it writes
 _INSERTS = re.compile(r":commandType [35] ")  # INSERT or MERGE somewhere in the statement
@@ -290,9 +290,11 @@ def _read_tree(tree: str | None, stage: str, via: str, found: _Found) -> None:
     for group in _OP_LISTS.findall(tree):
         for oid in group.split():
             found.operators.setdefault(int(oid), (stage, via))
-    for oid in _TYPE_FIELDS.findall(tree):
-        if int(oid) >= _FIRST_NORMAL_OID:
-            found.types.setdefault(int(oid), (stage, via))
+    types = [int(oid) for oid in _TYPE_FIELDS.findall(tree)]
+    types += [int(oid) for group in _TYPE_LISTS.findall(tree) for oid in group.split()]
+    for oid in types:
+        if oid >= _FIRST_NORMAL_OID:
+            found.types.setdefault(oid, (stage, via))
     for oid, _kind, lock in _RELATIONS.findall(tree):
         written = int(lock) >= _WRITE_LOCK
         prev = found.relations.get(int(oid))
@@ -324,6 +326,14 @@ def _names(conn: psycopg.Connection[Any], text: str) -> _Found:
 
         def visit_A_Expr(self, ancestors: Any, node: ast.A_Expr) -> None:
             names.append(("operator", *qualified(node.name)))
+
+        def visit_SubLink(self, ancestors: Any, node: ast.SubLink) -> None:  # x op ANY (SELECT ...)
+            if node.operName:
+                names.append(("operator", *qualified(node.operName)))
+
+        def visit_SortBy(self, ancestors: Any, node: ast.SortBy) -> None:  # ORDER BY x USING op
+            if node.useOp:
+                names.append(("operator", *qualified(node.useOp)))
 
         def visit_TypeCast(self, ancestors: Any, node: ast.TypeCast) -> None:
             if node.typeName is not None:

@@ -224,6 +224,7 @@ def test_without_the_servers_parser_names_are_resolved_and_the_drills_still_refu
         ("SELECT kill_immutable()", "public.kill_immutable() (reached through the name kill_immutable)"),
         ("SELECT * FROM victims_again", "(reached through view public.victims)"),
         (f"SELECT {drill['pid']} !!! 0", "(reached through operator !!!(integer,bigint)"),
+        (f"SELECT 1 WHERE {drill['pid']} !!! ANY (SELECT 0::bigint)", "(reached through operator !!!(integer,bigint)"),
         ("SELECT 1::checked_int", "public.kill_immutable() (reached through type public.checked_int"),
     ]:
         report = refused(drill, statement)
