@@ -21,7 +21,7 @@ Two layers, both used by every playbook that runs or plans a statement it was gi
    parse trees are read rather than ``pg_depend``.
 
    When the server cannot take a temporary function (a hot standby, a read-only server, no TEMP
-   privilege), names are resolved from pglast's parse tree instead, over-approximating: every
+   privilege, or an event trigger on DDL, which would run its own code on the probe), names are resolved from pglast's parse tree instead, over-approximating: every
    function, operator and cast target that a name can mean on the search_path is judged, so the check
    may refuse more, never less, except for implicit casts to user-defined types, which it cannot see.
 
@@ -248,6 +248,8 @@ def _probe_impossible(conn: psycopg.Connection[Any]) -> str | None:
         return "default_transaction_read_only is on"
     if not temp:
         return "no TEMP privilege on this database"
+    if row["event_triggers"]:
+        return f"event trigger {', '.join(row['event_triggers'])} would run on the probe"
     return None
 
 

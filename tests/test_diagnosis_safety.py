@@ -297,3 +297,23 @@ def test_more_ways_in_are_looked_into(drill):
     ]:
         report = refused(drill, statement, *args)
         assert says in report["summary"], report["summary"]
+
+
+def test_an_event_trigger_does_not_run_on_the_check(drill):
+    """The check's temporary function is DDL: with an event trigger on DDL it resolves names instead."""
+    db: Database = drill["db"]
+    db.execute(
+        "CREATE FUNCTION kill_on_ddl() RETURNS event_trigger LANGUAGE plpgsql "
+        f"AS $$ BEGIN PERFORM pg_terminate_backend({drill['pid']}); END $$"
+    )
+    db.execute("CREATE EVENT TRIGGER drill_ddl ON ddl_command_end EXECUTE FUNCTION kill_on_ddl()")
+    try:
+        before = state(drill)
+        proc = run_ops("playbook", "slow-query", "SELECT count(*) FROM users", "--json", env=db.env)
+        report = json.loads(proc.stdout)
+        assert report["safety"]["checked"].startswith("names on the search_path (event trigger drill_ddl")
+        assert state(drill) == before
+        drill["victim"].execute("SELECT 1")
+        refused(drill, "SELECT kill_volatile()")
+    finally:
+        db.execute("DROP EVENT TRIGGER drill_ddl")
