@@ -238,6 +238,12 @@ def _resolve(conn: psycopg.Connection[Any], text: str, lock_timeout: float) -> t
     return _names(conn, text), f"names on the search_path ({why_not})"
 
 
+def ddl_event_triggers(conn: psycopg.Connection[Any]) -> list[str]:
+    """Enabled event triggers that would run their own code on DDL (CREATE FUNCTION, CREATE EXTENSION...)."""
+    with conn.transaction(force_rollback=True):
+        return list(_rows(conn, "diagnosis_probe_possible", {})[0]["event_triggers"])
+
+
 def _probe_impossible(conn: psycopg.Connection[Any]) -> str | None:
     with conn.transaction(force_rollback=True):
         row = _rows(conn, "diagnosis_probe_possible", {})[0]

@@ -319,3 +319,23 @@ def test_an_invalid_index_is_named_quoted_in_its_fix(db):
     code, report = slow_query(db, "SELECT * FROM users WHERE name = 'same'")
     assert code == 1
     assert 'REINDEX INDEX CONCURRENTLY "public"."Odd Ix";' in checks(report)["invalid-index"]["fix"]
+
+
+def test_hypopg_load_is_not_used_when_an_event_trigger_would_run_on_it(jobs_db):
+    if not hypopg_available(jobs_db.cluster.dsn()):
+        pytest.skip("postgresql-15-hypopg is not installed")
+    with psycopg.connect(jobs_db.dsn, autocommit=True) as victim:
+        pid = victim.info.backend_pid
+        jobs_db.execute(
+            "CREATE FUNCTION kill_on_ddl() RETURNS event_trigger LANGUAGE plpgsql "
+            f"AS $$ BEGIN PERFORM pg_terminate_backend({pid}); END $$"
+        )
+        jobs_db.execute("CREATE EVENT TRIGGER drill_ddl ON ddl_command_end EXECUTE FUNCTION kill_on_ddl()")
+        try:
+            code, report = slow_query(jobs_db, SEED_SLOW_QUERY, "-p", "42", "--hypopg-load")
+            victim.execute("SELECT 1")  # still alive
+        finally:
+            jobs_db.execute("DROP EVENT TRIGGER drill_ddl")
+    assert code == 1 and "seq-scan" in checks(report)
+    assert "--hypopg-load not used: event trigger drill_ddl" in checks(report)["hypopg"]["message"]
+    assert jobs_db.fetchall("SELECT count(*) FROM pg_extension WHERE extname = 'hypopg'") == [(0,)]

@@ -40,7 +40,14 @@ from ops.errors import UNKNOWN, WARNING, OpsError, UsageError
 from ops.maintain.analyze import stale as stale_statistics
 from ops.playbook.report import INFO, Report
 from ops.playbook.sqlshape import ColumnUse, Shape, analyse
-from ops.safety import DIAGNOSIS_ROLE, Reach, UnsafeStatement, check_statement, diagnosis_transaction
+from ops.safety import (
+    DIAGNOSIS_ROLE,
+    Reach,
+    UnsafeStatement,
+    check_statement,
+    ddl_event_triggers,
+    diagnosis_transaction,
+)
 from ops.sqlfiles import query
 
 LARGE_TABLE_ROWS = 10_000  # a sequential scan of fewer rows is cheap enough to leave alone
@@ -425,6 +432,17 @@ def prove_with_hypopg(
     with conn.transaction(force_rollback=True):
         state = conn.execute(query("extension_state"), {"name": "hypopg"}).fetchone() or {}
     result: dict[str, Any] = {"installed": bool(state.get("installed_version")), "used": False}
+    triggers = ddl_event_triggers(conn) if opts.hypopg_load and not state.get("installed_version") else []
+    if triggers:
+        report.add(
+            INFO,
+            "hypopg",
+            f"--hypopg-load not used: event trigger {', '.join(triggers)} would run its own code on CREATE EXTENSION; "
+            "the suggested index is not proven with a hypothetical index",
+            "CREATE EXTENSION hypopg; once, at a time of your choosing",
+        )
+        result["reason"] = "event triggers on DDL"
+        return result
     if not state.get("installed_version") and not (opts.hypopg_load and state.get("available")):
         why = (
             "hypopg is available on the server but not installed in this database"
