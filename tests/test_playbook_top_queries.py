@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shlex
 
+from ops.monitor.exporter import exporter_queries, query_sql
+from ops.monitor.settings import MonitorSettings
 from tests.conftest import run_ops
 from tests.playbook_data import SEED_SLOW_QUERY, grant_diagnosis_role, load_jobs
 
@@ -59,6 +61,11 @@ def test_the_tools_own_statements_are_left_out(db):
         run_ops("playbook", "index-health", env=db.env)
         run_ops("maintain", "usage", env=db.env)
         run_ops("playbook", "top-queries", env=db.env)
+    settings = MonitorSettings()
+    with db.connect() as conn:  # what the deployed postgres_exporter runs, generated from sql/queries/
+        exported = [query_sql(q, settings) for q in exporter_queries(settings)]
+        for text in exported:
+            conn.execute(text)
 
     proc = run_ops("playbook", "top-queries", "--json", "--limit", "100", env=db.env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -67,6 +74,7 @@ def test_the_tools_own_statements_are_left_out(db):
     ours = [t for t in texts if t.lstrip().startswith("--") or "s10_probe" in t or "set_config" in t]
     assert ours == []
     assert not [t for t in texts if "pg_catalog." in t or "pg_stat_user_indexes" in t]
+    assert not [t for t in texts if t.rstrip().endswith(") AS q")], exported[0]
 
 
 def test_a_select_only_role_gets_one_line_naming_the_privilege(db):

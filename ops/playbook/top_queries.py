@@ -115,7 +115,7 @@ def heaviest(conn: psycopg.Connection[Any], schema: str, limit: int) -> list[dic
     ask = limit + 20
     while True:
         rows = conn.execute(stmt, {"limit": ask}).fetchall()
-        theirs = [r for r in rows if not is_own(r["query"])]
+        theirs = [r for r in rows if not is_own(r["query"], schema)]
         if len(theirs) >= limit or len(rows) < ask:
             return theirs[:limit]
         ask *= 4
@@ -130,17 +130,18 @@ def heaviest(conn: psycopg.Connection[Any], schema: str, limit: int) -> list[dic
 # two queryids). What is stable is the statement's shape: pglast's fingerprint ignores comments, constants
 # and parameter numbers, and matches every queryid of one statement. So the tool's own statements are those
 # whose fingerprint is that of a statement the tool sends: every statement in sql/, every SQL string in the
-# ops package's source, and the statements the diagnosis composes (ops.safety's probe and SET LOCAL ROLE).
+# ops package's source, the statements the diagnosis composes (ops.safety's probe and SET LOCAL ROLE), and
+# the queries the deployed postgres_exporter runs (generated from sql/queries/ by ops.monitor.exporter).
 # Transaction control (BEGIN, COMMIT, ROLLBACK...) is shared with the application and stays listed.
 
 
-def is_own(text: str) -> bool:
+def is_own(text: str, pgss_schema: str = "public") -> bool:
     """Whether pg_stat_statements' text is one of the tool's own statements (see above)."""
     try:
         fingerprint = pglast.fingerprint(text)
     except (pglast.parser.ParseError, ValueError):
         return False
-    if fingerprint in own_fingerprints():
+    if fingerprint in own_fingerprints() or fingerprint in exporter_fingerprints(pgss_schema):
         return True
     return PROBE_NAME in text and bool(re.search(rf"\bpg_temp\.\"?{PROBE_NAME}\b", text))
 
@@ -159,6 +160,23 @@ def own_fingerprints() -> frozenset[str]:
                 [raw] = pglast.parse_sql(statement)
                 if not isinstance(raw.stmt, ast.TransactionStmt):
                     found.add(pglast.fingerprint(statement))
+    return frozenset(found)
+
+
+@functools.cache
+def exporter_fingerprints(pgss_schema: str) -> frozenset[str]:
+    """Fingerprints of the queries the deployed postgres_exporter runs (ops.monitor.exporter, from sql/queries/).
+
+    Their parameters are literals, which fingerprints ignore; the extension's schema is part of them.
+    """
+    from ops.monitor.exporter import exporter_queries, query_sql
+    from ops.monitor.settings import MonitorSettings
+
+    settings = MonitorSettings(pgss_schema=pgss_schema)
+    found = set()
+    for q in exporter_queries(settings):
+        with contextlib.suppress(pglast.parser.ParseError, ValueError, KeyError):
+            found.add(pglast.fingerprint(query_sql(q, settings)))
     return frozenset(found)
 
 
