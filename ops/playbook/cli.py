@@ -71,8 +71,9 @@ def slow_query(
 ) -> None:
     """Why is this statement slow? EXPLAIN it safely (rolled back, read-only, timeouts), name the cause, suggest the index.
 
-    A SELECT runs under EXPLAIN (ANALYZE, BUFFERS) in a READ ONLY transaction that is rolled back.
-    A data-modifying statement is never executed unless --analyze-writes, and then rolled back.
+    Every function it reaches is checked first: user code and built-ins with effects are refused (exit 3).
+    A SELECT runs under EXPLAIN (ANALYZE, BUFFERS) as role s10_diagnosis in a READ ONLY transaction that
+    is rolled back. A data-modifying statement is never executed unless --analyze-writes, and then rolled back.
     """
     from ops.playbook import slow_query as sq
 
@@ -96,7 +97,10 @@ def slow_query(
         f"functions checked from the {safety['checked']}",
     ]
     if d["execution_ms"] is not None:
-        extra.append(f"time: execution {d['execution_ms']:,.2f} ms, planning {d['planning_ms']:,.2f} ms")
+        in_triggers = f", of which {d['trigger_ms']:,.2f} ms in triggers" if d.get("triggers") else ""
+        extra.append(f"time: execution {d['execution_ms']:,.2f} ms{in_triggers}, planning {d['planning_ms']:,.2f} ms")
+        for t in d.get("triggers", []):
+            extra.append(f"  trigger {t['name']} on {t['relation']}: {t['time_ms']:,.2f} ms, {t['calls']:,} call(s)")
     extra += ["plan:", *(f"  {line}" for line in d["plan_lines"])]
     if report.findings:
         extra.append("findings:")
