@@ -191,6 +191,43 @@ def index_health(
     _finish(ih.index_health(check_dsn(dsn), opts), json)
 
 
+def _seconds(text: str, option: str) -> float:
+    from ops.errors import UsageError
+    from ops.maintain.units import parse_duration
+
+    seconds = parse_duration(text, option)
+    if seconds <= 0:
+        raise UsageError(f"bad {option} {text!r}: must be more than 0 seconds (e.g. 30s, 5m)")
+    return seconds
+
+
+@playbook_app.command("locks")
+def locks(
+    warning: Annotated[
+        str, typer.Option("--warning", help="WARNING when a session has waited for a lock this long (e.g. 10s, 2m).")
+    ] = "10s",
+    critical: Annotated[
+        str, typer.Option("--critical", help="CRITICAL when a session has waited for a lock this long.")
+    ] = "60s",
+    dsn: DsnOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Who blocks whom: the lock tree, each root blocker with its age, state and query, and the fix.
+
+    The fix (pg_cancel_backend for an active statement, pg_terminate_backend for a session idle in
+    transaction) is printed, never executed. Read-only: it reads pg_stat_activity and pg_locks.
+    Exit 0 when no session has waited longer than --warning, 1 above it, 2 above --critical.
+    """
+    from ops.errors import UsageError
+    from ops.playbook import locks as lk
+
+    opts = lk.Options(warning_s=_seconds(warning, "--warning"), critical_s=_seconds(critical, "--critical"))
+    if opts.critical_s < opts.warning_s:
+        raise UsageError(f"--critical {critical} is shorter than --warning {warning}: give critical >= warning")
+    report = lk.lock_tree(check_dsn(dsn), opts)
+    _finish(report, json, lk.render(report))
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``playbook`` group to the ops CLI."""
     app.add_typer(playbook_app, name="playbook")

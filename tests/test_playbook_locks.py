@@ -1,0 +1,156 @@
+"""ops playbook locks against a real PostgreSQL with a staged lock chain: A idle in transaction
+holds a row lock, B waits for A, C waits for B. The playbook names A as the root with its age and
+state, hangs B and C under it, prints the fix for A and executes nothing."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import psycopg
+import pytest
+
+from tests.conftest import run_ops
+
+UPDATE = "UPDATE users SET email = email WHERE id = 1"
+
+
+@dataclass
+class Chain:
+    a: int
+    b: int
+    c: int
+    conns: list[psycopg.Connection] = field(default_factory=list)
+
+    def alive(self) -> set[int]:
+        with psycopg.connect(self.conns[0].info.dsn, autocommit=True) as probe:
+            rows = probe.execute(
+                "SELECT pid FROM pg_stat_activity WHERE pid = ANY(%s)", ([self.a, self.b, self.c],)
+            ).fetchall()
+        return {r[0] for r in rows}
+
+
+def _wait_for(db, pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if db.fetchall("SELECT 1 FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'", (pid,)):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"pid {pid} never waited for a lock")
+
+
+@pytest.fixture
+def chain(db) -> Iterator[Chain]:
+    db.execute("INSERT INTO users (email) VALUES ('a@example.test')")
+    a = psycopg.connect(db.dsn, application_name="session-a")
+    a.execute(UPDATE)  # a transaction stays open: idle in transaction, holding the row lock
+    conns, threads = [a], []
+    pids = [a.info.backend_pid]
+    for name in ("session-b", "session-c"):
+        conn = psycopg.connect(db.dsn, autocommit=True, application_name=name)
+        conns.append(conn)
+        pids.append(conn.info.backend_pid)
+        t = threading.Thread(target=conn.execute, args=(UPDATE,), daemon=True)
+        t.start()
+        threads.append(t)
+        _wait_for(db, pids[-1])
+    yield Chain(*pids, conns=conns)
+    a.rollback()
+    for t in threads:
+        t.join(timeout=10)
+    for conn in conns:
+        conn.close()
+
+
+def test_no_waiters_is_ok(db):
+    proc = run_ops("playbook", "locks", env=db.env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith("OK: no session waits for a lock")
+    data = json.loads(run_ops("playbook", "locks", "--json", env=db.env).stdout)
+    assert data["status"] == "OK" and data["exit_code"] == 0 and data["tree"] == []
+
+
+def test_the_chain_shows_the_root_its_waiters_and_the_fix_without_running_it(db, chain):
+    time.sleep(1.1)  # so that waits and ages are at least a second
+    proc = run_ops("playbook", "locks", "--warning", "1s", "--critical", "1h", env=db.env)
+    out = proc.stdout
+    assert proc.returncode == 1, out + proc.stderr
+    assert out.startswith(f"WARNING: pid {chain.a} (idle in transaction for "), out
+    assert "blocks 2 session(s)" in out.splitlines()[0]
+    tree = out[out.index("lock tree") : out.index("findings:")]
+    lines = tree.splitlines()
+    root = next(i for i, ln in enumerate(lines) if ln.startswith(f"root pid {chain.a}, idle in transaction"))
+    b = next(i for i, ln in enumerate(lines) if ln.startswith(f"  └ pid {chain.b}, active, waiting"))
+    c = next(i for i, ln in enumerate(lines) if ln.startswith(f"    └ pid {chain.c}, active, waiting"))
+    assert root < b < c, tree
+    assert "app session-a" in lines[root] and "transaction" in lines[root]
+    assert f"query: {UPDATE}" in lines[root + 1]
+    assert f"fix: SELECT pg_catalog.pg_terminate_backend({chain.a});" in out
+    assert "pg_cancel_backend" not in out.split("fix:")[1].splitlines()[0]
+
+    data = json.loads(run_ops("playbook", "locks", "--json", "--warning", "1s", env=db.env).stdout)
+    assert data["status"] == "WARNING" and data["exit_code"] == 1 and data["roots"] == [chain.a]
+    [a] = data["tree"]
+    assert a["state"] == "idle in transaction" and a["xact_age_s"] >= 1 and a["query"] == UPDATE
+    [b] = a["waiters"]
+    [c] = b["waiters"]
+    assert (b["pid"], c["pid"]) == (chain.b, chain.c) and c["blocked_by"] == [chain.b]
+    assert b["wait_s"] >= 1 and b["wait_mode"] == "ShareLock"
+
+    # printed, never executed: all three sessions are still there, still waiting
+    assert chain.alive() == {chain.a, chain.b, chain.c}
+    assert db.fetchall("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")[0][0] == 2
+
+
+def test_thresholds_decide_the_verdict(db, chain):
+    under = run_ops("playbook", "locks", "--warning", "1h", "--critical", "2h", env=db.env)
+    assert under.returncode == 0 and under.stdout.startswith("OK: 2 session(s) wait for a lock, none longer than")
+    assert f"root pid {chain.a}" in under.stdout  # the tree is shown all the same
+    time.sleep(1.1)
+    over = run_ops("playbook", "locks", "--warning", "0.5s", "--critical", "1s", env=db.env)
+    assert over.returncode == 2 and over.stdout.startswith(f"CRITICAL: pid {chain.a} ")
+
+
+def test_an_active_root_is_cancelled_not_terminated(db):
+    a = psycopg.connect(db.dsn, application_name="locker")
+    b = psycopg.connect(db.dsn, autocommit=True)
+    pid = a.info.backend_pid
+    a.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+    sleeper = threading.Thread(target=lambda: _quietly(a, "SELECT pg_sleep(30)"), daemon=True)
+    sleeper.start()  # the root is active: running a statement with the lock held
+    reader = threading.Thread(target=lambda: _quietly(b, "SELECT count(*) FROM users"), daemon=True)
+    reader.start()
+    try:
+        _wait_for(db, b.info.backend_pid)
+        proc = run_ops("playbook", "locks", "--warning", "1h", "--critical", "2h", env=db.env)
+    finally:
+        db.execute("SELECT pg_cancel_backend(%s)", (pid,))  # the test's own clean-up
+        sleeper.join(10)
+        reader.join(10)
+        a.close()
+        b.close()
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"fix: SELECT pg_catalog.pg_cancel_backend({pid});" in proc.stdout, proc.stdout
+    assert f"still there a few seconds later: SELECT pg_catalog.pg_terminate_backend({pid});" in proc.stdout
+    assert "for AccessShareLock on public.users" in proc.stdout
+
+
+def _quietly(conn: psycopg.Connection, statement: str) -> None:
+    try:
+        conn.execute(statement)
+    except psycopg.errors.QueryCanceled:
+        pass
+
+
+def test_bad_thresholds_are_one_line(db):
+    for args, word in (
+        (["--warning", "soon"], "--warning"),
+        (["--critical", "0"], "--critical"),
+        (["--warning", "2m", "--critical", "1m"], "--critical"),
+    ):
+        proc = run_ops("playbook", "locks", *args, env=db.env)
+        assert proc.returncode == 2, proc.stdout + proc.stderr
+        assert word in proc.stderr and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
