@@ -228,6 +228,43 @@ def locks(
     _finish(report, json, lk.render(report))
 
 
+@playbook_app.command("integrity")
+def integrity(
+    heapallindexed: Annotated[
+        bool,
+        typer.Option(
+            "--heapallindexed", help="Also prove every table row has its index entry (reads each whole table)."
+        ),
+    ] = False,
+    max_duration: Annotated[
+        str,
+        typer.Option(
+            "--max-duration", help="Time budget (e.g. 10m, 1h): no check starts after it, the running one stops."
+        ),
+    ] = "10m",
+    schema: Annotated[
+        list[str] | None, typer.Option("--schema", help="Check only this schema's indexes (repeat the option).")
+    ] = None,
+    dsn: DsnOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Are the btree indexes intact? amcheck's bt_index_check over the app's indexes, within a time budget.
+
+    Safe on a busy primary: bt_index_check takes only an AccessShareLock (writes go on);
+    bt_index_parent_check, which blocks writes, is never run. Exit 0 OK, 2 CRITICAL (a corrupt
+    index, named, with its fix), 3 UNKNOWN (amcheck not installed or not allowed: the fix is printed).
+    """
+    from ops.playbook import integrity as ig
+
+    opts = ig.Options(
+        heapallindexed=heapallindexed,
+        max_duration=_seconds(max_duration, "--max-duration"),
+        schemas=list(schema or []),
+    )
+    report = ig.integrity(check_dsn(dsn), opts)
+    _finish(report, json, ig.render(report))
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``playbook`` group to the ops CLI."""
     app.add_typer(playbook_app, name="playbook")
