@@ -154,3 +154,18 @@ def test_bad_thresholds_are_one_line(db):
         proc = run_ops("playbook", "locks", *args, env=db.env)
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert word in proc.stderr and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_role_that_cannot_see_other_sessions_still_gets_the_tree_and_is_told_why_it_is_thin(db, chain):
+    db.execute("DROP ROLE IF EXISTS locks_nobody; CREATE ROLE locks_nobody LOGIN")
+    try:
+        proc = run_ops(
+            "playbook", "locks", "--warning", "1h", "--critical", "2h", env={**db.env, "PGUSER": "locks_nobody"}
+        )
+    finally:
+        db.execute("DROP ROLE locks_nobody")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    assert f"root pid {chain.a}, state not visible" in proc.stdout
+    assert f"fix: SELECT pg_catalog.pg_cancel_backend({chain.a});" in proc.stdout
+    assert "[INFO] hidden: this role may not see the state and query of pid" in proc.stdout
+    assert "GRANT pg_read_all_stats TO" in proc.stdout

@@ -146,6 +146,8 @@ def _describe(row: dict[str, Any]) -> str:
         parts.append(f"waiting {human_duration(row['wait_s'])} for {row.get('wait_mode')} on {what}")
     elif row.get("state_age_s") is not None and row.get("state") != "active":
         parts.append(f"for {human_duration(row['state_age_s'])}")
+    if row.get("wait_event") and row.get("wait_event_type") != "Lock":  # what a root itself is doing
+        parts.append(f"wait event {row.get('wait_event_type')}/{row['wait_event']}")
     if row.get("xact_age_s") is not None:
         parts.append(f"transaction {human_duration(row['xact_age_s'])} old")
     who = ", ".join(
@@ -199,14 +201,26 @@ def judge(roots: list[Node], opts: Options) -> Report:
         longest = max(longest, worst)
         severity = CRITICAL if worst >= opts.critical_s else WARNING if worst >= opts.warning_s else INFO
         what = root.row.get("state") or "state not visible"
-        age = root.row.get("state_age_s") if what in IDLE_IN_TRANSACTION else root.row.get("xact_age_s")
-        held = f" for {human_duration(age)}" if age is not None else ""
+        if what in IDLE_IN_TRANSACTION and root.row.get("state_age_s") is not None:
+            held = f" for {human_duration(root.row['state_age_s'])}"
+        elif root.row.get("xact_age_s") is not None:
+            held = f", transaction {human_duration(root.row['xact_age_s'])} old"
+        else:
+            held = ""
         report.add(
             severity,
             "blocker",
             f"pid {root.pid} ({what}{held}) blocks {len(chain)} session(s), the longest waiting "
             f"{human_duration(worst)}",
             fix_for(root),
+        )
+    hidden = [n.pid for r in roots for n in [r, *r.walk()] if n.pid != PREPARED and n.row.get("state") is None]
+    if hidden:
+        report.add(
+            INFO,
+            "hidden",
+            f"this role may not see the state and query of pid {', '.join(map(str, hidden))} (other roles' sessions)",
+            "GRANT pg_read_all_stats TO <this role>;  (or s10_monitoring, which has pg_monitor)",
         )
     if roots and longest < opts.warning_s:
         report.ok_summary = (

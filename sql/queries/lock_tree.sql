@@ -4,13 +4,17 @@
 -- A pid of 0 in blocked_by is a prepared transaction (see pg_prepared_xacts).
 -- wait_s: how long the session has waited for its lock (pg_locks.waitstart); xact_age_s: how old
 -- its transaction is; state_age_s: how long it has been in its state (e.g. idle in transaction).
--- Reads pg_stat_activity and pg_locks only: it changes nothing and takes no table lock.
+-- Reads pg_stat_activity and pg_locks only: it changes nothing and takes no table lock. Without
+-- pg_read_all_stats, other roles' state, query and ages are NULL; who waits, for how long and
+-- for whom (pg_locks, pg_blocking_pids) is visible to every role.
 WITH waiters AS (
     SELECT a.pid, pg_catalog.pg_blocking_pids(a.pid) AS blocked_by
     FROM pg_catalog.pg_stat_activity AS a
-    WHERE a.wait_event_type = 'Lock'
-      AND a.datname = pg_catalog.current_database()
+    WHERE a.datname = pg_catalog.current_database()
       AND a.pid <> pg_catalog.pg_backend_pid()
+      -- from pg_locks, not wait_event_type: a role without pg_read_all_stats sees other roles'
+      -- wait events as NULL, and would be told that nothing waits
+      AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks AS l WHERE l.pid = a.pid AND NOT l.granted)
 ),
 involved AS (
     SELECT w.pid FROM waiters AS w WHERE pg_catalog.cardinality(w.blocked_by) > 0
