@@ -197,24 +197,30 @@ def index_health(
     _finish(ih.index_health(check_dsn(dsn), opts), json)
 
 
-def _seconds(text: str, option: str) -> float:
-    from ops.errors import UsageError
-    from ops.maintain.units import parse_duration
-
-    seconds = parse_duration(text, option)
-    if seconds <= 0:
-        raise UsageError(f"bad {option} {text!r}: must be more than 0 seconds (e.g. 30s, 5m)")
-    return seconds
-
-
 @playbook_app.command("locks")
 def locks(
     warning: Annotated[
-        str, typer.Option("--warning", help="WARNING when a session has waited for a lock this long (e.g. 10s, 2m).")
-    ] = "10s",
+        float,
+        duration(
+            "--warning",
+            default="10s",
+            low=0,
+            low_open=True,
+            high=86400,
+            help="WARNING when a session has waited for a lock this long (e.g. 10s, 2m).",
+        ),
+    ] = 10.0,
     critical: Annotated[
-        str, typer.Option("--critical", help="CRITICAL when a session has waited for a lock this long.")
-    ] = "60s",
+        float,
+        duration(
+            "--critical",
+            default="60s",
+            low=0,
+            low_open=True,
+            high=86400,
+            help="CRITICAL when a session has waited for a lock this long.",
+        ),
+    ] = 60.0,
     dsn: DsnOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -224,13 +230,10 @@ def locks(
     transaction) is printed, never executed. Read-only: it reads pg_stat_activity and pg_locks.
     Exit 0 when no session has waited longer than --warning, 1 above it, 2 above --critical.
     """
-    from ops.errors import UsageError
     from ops.playbook import locks as lk
 
-    opts = lk.Options(warning_s=_seconds(warning, "--warning"), critical_s=_seconds(critical, "--critical"))
-    if opts.critical_s < opts.warning_s:
-        raise UsageError(f"--critical {critical} is shorter than --warning {warning}: give critical >= warning")
-    report = lk.lock_tree(check_dsn(dsn), opts)
+    check_order("--warning", warning, "--critical", critical)
+    report = lk.lock_tree(check_dsn(dsn), lk.Options(warning_s=warning, critical_s=critical))
     _finish(report, json, lk.render(report))
 
 
@@ -243,11 +246,16 @@ def integrity(
         ),
     ] = False,
     max_duration: Annotated[
-        str,
-        typer.Option(
-            "--max-duration", help="Time budget (e.g. 10m, 1h): no check starts after it, the running one stops."
+        float,
+        duration(
+            "--max-duration",
+            default="10m",
+            low=0,
+            low_open=True,
+            high=7 * 86400,
+            help="Time budget (e.g. 10m, 1h): no check starts after it, the running one stops.",
         ),
-    ] = "10m",
+    ] = 600.0,
     schema: Annotated[
         list[str] | None, typer.Option("--schema", help="Check only this schema's indexes (repeat the option).")
     ] = None,
@@ -262,11 +270,7 @@ def integrity(
     """
     from ops.playbook import integrity as ig
 
-    opts = ig.Options(
-        heapallindexed=heapallindexed,
-        max_duration=_seconds(max_duration, "--max-duration"),
-        schemas=list(schema or []),
-    )
+    opts = ig.Options(heapallindexed=heapallindexed, max_duration=max_duration, schemas=list(schema or []))
     report = ig.integrity(check_dsn(dsn), opts)
     _finish(report, json, ig.render(report))
 
