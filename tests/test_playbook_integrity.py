@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 from ops import SQL_DIR
 from ops.local.pg import Cluster, free_port, load_schema
-from tests.conftest import run_ops
+from tests.conftest import OPS_BIN, run_ops
 
 PAGE = 8192
 
@@ -104,6 +105,9 @@ def test_a_healthy_database_is_ok_with_amcheck_in_its_own_schema(db):
     data = json.loads(run_ops("playbook", "integrity", "--json", env=db.env).stdout)
     assert data["status"] == "OK" and data["amcheck_schema"] == "tools" and len(data["checked"]) == n
     assert all(c["qualified"].startswith("public.") for c in data["checked"])
+    narrowed = run_ops("playbook", "integrity", "--schema", "tools", "--schema", "pubic", env=db.env)
+    assert narrowed.returncode == 0 and narrowed.stdout.startswith("OK: 0 btree index(es) checked")
+    assert "schema 'pubic' has no btree index to check: is the name right?" in narrowed.stdout
     # diagnosis has no effect: no parent check ran, nothing was written
     assert not db.fetchall("SELECT 1 FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd + n_tup_del > 500")
 
@@ -161,3 +165,29 @@ def test_bad_max_duration_is_one_line(db):
         proc = run_ops("playbook", "integrity", "--max-duration", value, env=db.env)
         assert proc.returncode == 2, proc.stdout + proc.stderr
         assert "--max-duration" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_check_whose_server_process_dies_is_critical_and_the_run_stops(db):
+    """A crash while reading an index is a sign of damage: said so, CRITICAL, nothing checked after it."""
+    db.execute("CREATE EXTENSION amcheck")
+    with psycopg.connect(db.dsn) as locker:
+        locker.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")  # the check of users' indexes waits here
+        proc = subprocess.Popen(
+            [str(OPS_BIN), "playbook", "integrity", "--json"], env=db.env, stdout=subprocess.PIPE, text=True
+        )
+        deadline = time.monotonic() + 20
+        while not (
+            pids := db.fetchall(
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE %s AND wait_event_type = 'Lock'",
+                ("%bt_index_check%",),
+            )
+        ):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        db.execute("SELECT pg_terminate_backend(%s)", (pids[0][0],))
+        out, _ = proc.communicate(timeout=30)
+    data = json.loads(out)
+    assert proc.returncode == 2 and data["status"] == "CRITICAL", out
+    [dead] = data["corrupt"]
+    assert dead["table"] == "users" and "the server process checking it ended" in dead["error"]
+    assert not any(c["table"] == "users" for c in data["checked"])

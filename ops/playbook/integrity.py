@@ -73,6 +73,8 @@ def integrity(dsn: str | None, opts: Options) -> Report:
         rows = conn.execute(query("amcheck_indexes"), {"schemas": opts.schemas or None}).fetchall()
         fn = sql.Identifier(state["schema"], "bt_index_check")
         results = _check_all(conn, fn, rows, opts, started)
+    for name in sorted(set(opts.schemas) - {r["schema"] for r in rows}):
+        report.add(INFO, "schema", f"schema {name!r} has no btree index to check: is the name right?")
     results["seconds"] = time.monotonic() - started
     return _judge(report, results, opts, state)
 
@@ -133,10 +135,10 @@ def _check_all(
         except errors.LockNotAvailable:
             out["not_checked"].append({**entry, "reason": f"its table stayed locked for {LOCK_TIMEOUT_S:g}s"})
             continue
-        except psycopg.OperationalError as exc:  # the server process ended while reading it
-            out["corrupt"].append({**entry, "error": f"the server process checking it ended: {first_line(exc)}"})
-            break
         except psycopg.Error as exc:
+            if conn.broken:  # the server process ended while reading it: a crash there is a sign of damage
+                out["corrupt"].append({**entry, "error": f"the server process checking it ended: {first_line(exc)}"})
+                break
             kind = "corrupt" if exc.sqlstate in CORRUPTION else "failed"
             out[kind].append({**entry, "error": first_line(exc), "sqlstate": exc.sqlstate})
             continue
