@@ -169,3 +169,22 @@ def test_a_role_that_cannot_see_other_sessions_still_gets_the_tree_and_is_told_w
     assert f"fix: SELECT pg_catalog.pg_cancel_backend({chain.a});" in proc.stdout
     assert "[INFO] hidden: this role may not see the state and query of pid" in proc.stdout
     assert "GRANT pg_read_all_stats TO" in proc.stdout
+
+
+def _row(pid: int, blocked_by: list[int], state: str = "active", wait_s: float | None = None) -> dict:
+    return {"pid": pid, "blocked_by": blocked_by, "state": state, "wait_s": wait_s, "query": "SELECT 1"}
+
+
+def test_the_tree_hangs_a_waiter_under_the_deepest_of_its_blockers_and_survives_odd_shapes():
+    from ops.playbook.locks import Options, build_tree, judge
+
+    # C waits for both A and B (B is queued behind A): C belongs under B, the end of the chain
+    [a] = build_tree([_row(1, [], "idle in transaction"), _row(2, [1], wait_s=5), _row(3, [1, 2], wait_s=3)])
+    assert a.pid == 1 and [w.pid for w in a.waiters] == [2] and [w.pid for w in a.waiters[0].waiters] == [3]
+    # a prepared transaction (pid 0) holding the lock is a root with its own fix
+    [prepared] = build_tree([_row(7, [0], wait_s=120)])
+    report = judge([prepared], Options(warning_s=10, critical_s=60))
+    assert report.exit_code == 2 and "ROLLBACK PREPARED" in report.findings[0].fix
+    # a wait cycle the deadlock detector has not broken yet: shown, never an endless loop
+    roots = build_tree([_row(1, [2], wait_s=1), _row(2, [1], wait_s=1)])
+    assert {r.pid for r in roots} | {w.pid for r in roots for w in r.walk()} == {1, 2}
