@@ -6,9 +6,9 @@ nothing itself) with the chain of sessions queued behind it. The fix is printed,
 
 - a root that is *idle in transaction* holds its locks until its transaction ends; cancelling
   does nothing there, so the fix is ``pg_terminate_backend`` (its transaction is rolled back);
-- a root that is *active* is running a statement: ``pg_cancel_backend`` stops that statement
-  (and releases the locks when it ran outside a transaction block or its client rolls back),
-  ``pg_terminate_backend`` only if cancelling did not help.
+- a root that is *active* is running a statement: ``pg_cancel_backend`` stops that statement,
+  which aborts its transaction and so releases its locks (unless the client catches the error at
+  a savepoint); ``pg_terminate_backend`` only if cancelling did not help.
 
 Verdict: OK while nothing has waited longer than ``warning_s``; WARNING, then CRITICAL above
 ``critical_s``. The exit code follows it (0, 1, 2; 3 when the database cannot be read).
