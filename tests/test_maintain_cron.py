@@ -93,6 +93,11 @@ def test_deploy_writes_the_crontab_once_and_its_lines_run(deployed):
     for _, command in jobs:
         assert "flock -n" in command and str(root / "log" / "maintenance.log") in command
     assert jobs[1][1].startswith('[ "$(date +\\%u)" = 7 ] && ')  # first Sunday only
+    assert "maintain chain 'ops maintain reindex --lock-timeout" in jobs[1][1]
+    assert (
+        "'ops maintain analyze --metrics-file" in jobs[1][1]
+        and "'ops playbook integrity --max-duration 30m'" in jobs[1][1]
+    )
 
     # a second deploy changes nothing
     second = deploy(inv)
@@ -180,7 +185,7 @@ def test_a_failed_step_fails_the_monthly_chain_and_the_log_shows_which(db, tmp_p
 
 
 def test_the_chain_command_runs_every_step_and_exits_with_the_first_failure(db):
-    bad = run_ops("maintain", "chain", "maintain reindex --min-size huge", "playbook locks", env=db.env)
+    bad = run_ops("maintain", "chain", "ops maintain reindex --min-size huge", "playbook locks", env=db.env)
     assert bad.returncode == 2, bad.stdout + bad.stderr
     assert bad.stdout.splitlines() == [
         "s10-ops reindex: exit 2",
@@ -192,6 +197,6 @@ def test_the_chain_command_runs_every_step_and_exits_with_the_first_failure(db):
         data["status"] == "OK" and data["exit_code"] == 0 and [s["step"] for s in data["steps"]] == ["locks", "analyze"]
     )
     assert data["steps"][0]["stdout"].startswith("OK: no session waits for a lock")
-    for step in ("rm -rf /", "maintain chain 'maintain analyze'", ""):
+    for step in ("rm -rf /", "ops maintain chain 'maintain analyze'", "ops", ""):
         proc = run_ops("maintain", "chain", step, env=db.env)
         assert proc.returncode == 2 and "bad step" in proc.stderr and not proc.stdout, proc.stdout + proc.stderr

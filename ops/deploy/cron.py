@@ -37,8 +37,10 @@ def _ops(db: DbSettings, *args: str) -> str:
 
 
 def _chain(db: DbSettings, *steps: list[str]) -> str:
-    """``ops maintain chain 'maintain reindex ...' 'maintain analyze ...'``: each step's status logged."""
-    return " ".join(shlex.quote(a) for a in (db.ops_bin, "maintain", "chain", *(shlex.join(s) for s in steps)))
+    """``ops maintain chain 'ops maintain reindex ...' 'ops maintain analyze ...'``: each step's status logged."""
+    return " ".join(
+        shlex.quote(a) for a in (db.ops_bin, "maintain", "chain", *(shlex.join(["ops", *s]) for s in steps))
+    )
 
 
 def _metrics(settings: MaintenanceSettings, job: str) -> list[str]:

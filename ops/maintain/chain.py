@@ -35,7 +35,8 @@ class Step:
 
 
 def parse(texts: list[str]) -> list[Step]:
-    """Each step as an ops command line without ``ops`` ('maintain reindex --min-size 10MB')."""
+    """Each step as an ops command line ('ops maintain reindex --min-size 10MB'; the leading ``ops``
+    may be left out). Every step runs with this same ops, whatever ``ops`` is on PATH."""
     if not texts:
         raise UsageError("ops maintain chain needs at least one step, e.g. 'maintain reindex' 'maintain analyze'")
     steps = []
@@ -44,10 +45,11 @@ def parse(texts: list[str]) -> list[Step]:
             argv = shlex.split(text)
         except ValueError as exc:
             raise UsageError(f"bad step {text!r}: {exc}") from None
+        if argv[:1] == ["ops"]:
+            argv = argv[1:]
         if len(argv) < 2 or argv[0] not in GROUPS or argv[1] == "chain":
             raise UsageError(
-                f"bad step {text!r}: give an ops command without 'ops', e.g. 'maintain reindex' "
-                f"(groups: {', '.join(GROUPS)})"
+                f"bad step {text!r}: give an ops command, e.g. 'ops maintain reindex' (groups: {', '.join(GROUPS)})"
             )
         steps.append(Step(argv))
     return steps

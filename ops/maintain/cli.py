@@ -405,9 +405,7 @@ def analyze_cmd(
 def chain_cmd(
     steps: Annotated[
         list[str],
-        typer.Argument(
-            metavar="STEP...", help="An ops command without 'ops', quoted, e.g. 'maintain reindex --min-size 10MB'."
-        ),
+        typer.Argument(metavar="STEP...", help="An ops command, quoted, e.g. 'ops maintain reindex --min-size 10MB'."),
     ],
     dry_run: DryRunOpt = False,
     json: JsonOpt = False,
@@ -416,7 +414,7 @@ def chain_cmd(
 
     Every step runs, whatever the one before did; after each, a line 's10-ops STEP: exit N'. Exit 0
     when every step exited 0, else the first non-zero status. The monthly cron job is
-    `ops maintain chain 'maintain reindex ...' 'maintain analyze ...' 'playbook integrity ...'`.
+    `ops maintain chain 'ops maintain reindex ...' 'ops maintain analyze ...' 'ops playbook integrity ...'`.
     """
     from ops.maintain import chain
 
