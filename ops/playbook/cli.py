@@ -5,7 +5,7 @@ Exit codes (checks): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (could not tell: unr
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -215,29 +215,18 @@ def index_health(
     _finish(ih.index_health(check_dsn(dsn), opts), json)
 
 
+def _lock_wait(flag: str, default: str, help: str) -> Any:
+    """--warning / --critical of ``locks``: how long a session has waited for a lock (up to a day)."""
+    return duration(flag, default=default, low=0, low_open=True, high=86400, help=help)
+
+
 @playbook_app.command("locks")
 def locks(
     warning: Annotated[
-        float,
-        duration(
-            "--warning",
-            default="10s",
-            low=0,
-            low_open=True,
-            high=86400,
-            help="WARNING when a session has waited for a lock this long (e.g. 10s, 2m).",
-        ),
+        float, _lock_wait("--warning", "10s", "WARNING when a session has waited for a lock this long (e.g. 10s, 2m).")
     ] = 10.0,
     critical: Annotated[
-        float,
-        duration(
-            "--critical",
-            default="60s",
-            low=0,
-            low_open=True,
-            high=86400,
-            help="CRITICAL when a session has waited for a lock this long.",
-        ),
+        float, _lock_wait("--critical", "60s", "CRITICAL when a session has waited for a lock this long.")
     ] = 60.0,
     dsn: DsnOpt = None,
     json: JsonOpt = False,
