@@ -66,11 +66,15 @@ def integrity(dsn: str | None, opts: Options) -> Report:
     started = time.monotonic()
     report = Report(ok_summary="")
     with connect(dsn) as conn:
-        conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
-        state = conn.execute(query("amcheck_state")).fetchone() or {}
-        if not _usable(report, state):
+        try:
+            conn.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+            state = conn.execute(query("amcheck_state")).fetchone() or {}
+            if not _usable(report, state):
+                return report
+            rows = conn.execute(query("amcheck_indexes"), {"schemas": opts.schemas or None}).fetchall()
+        except psycopg.Error as exc:
+            report.add(UNKNOWN, "amcheck", f"cannot list the indexes to check: {first_line(exc)}")
             return report
-        rows = conn.execute(query("amcheck_indexes"), {"schemas": opts.schemas or None}).fetchall()
         fn = sql.Identifier(state["schema"], "bt_index_check")
         results = _check_all(conn, fn, rows, opts, started)
     for name in sorted(set(opts.schemas) - {r["schema"] for r in rows}):

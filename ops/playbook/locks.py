@@ -19,8 +19,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.db import connect, set_timeouts
-from ops.errors import CRITICAL, WARNING
+import psycopg
+
+from ops.db import connect, first_line, set_timeouts
+from ops.errors import CRITICAL, UNKNOWN, WARNING
 from ops.maintain.units import human_duration
 from ops.playbook.report import INFO, Report
 from ops.sqlfiles import query
@@ -187,7 +189,12 @@ def lock_tree(dsn: str | None, opts: Options) -> Report:
     """Read the lock tree once and judge it. Changes nothing."""
     with connect(dsn) as conn:
         set_timeouts(conn, lock_timeout=1, statement_timeout=10)
-        rows = conn.execute(query("lock_tree")).fetchall()
+        try:
+            rows = conn.execute(query("lock_tree")).fetchall()
+        except psycopg.Error as exc:  # e.g. the statement_timeout on a server too busy to answer
+            report = Report(ok_summary="")
+            report.add(UNKNOWN, "lock-tree", f"cannot read the lock tree: {first_line(exc)}")
+            return report
     return judge(build_tree(rows), opts)
 
 
