@@ -196,3 +196,40 @@ def test_a_check_whose_server_process_dies_is_critical_and_the_run_stops(db):
     [dead] = data["corrupt"]
     assert dead["table"] == "users" and "the server process checking it ended" in dead["error"]
     assert not any(c["table"] == "users" for c in data["checked"])
+
+
+def test_writes_go_on_while_it_checks(db):
+    """Safe on a primary: while bt_index_check (heapallindexed) reads content_jobs' indexes, the checker
+    holds nothing stronger than AccessShareLock, and an INSERT and an UPDATE there go through at once."""
+    from tests.playbook_data import load_jobs
+
+    load_jobs(db.dsn, jobs=100_000)
+    db.execute("CREATE EXTENSION amcheck")
+    proc = subprocess.Popen(
+        [str(OPS_BIN), "playbook", "integrity", "--heapallindexed", "--schema", "public"],
+        env=db.env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    modes, writes = set(), []
+    with db.connect() as writer:
+        writer.execute("SET lock_timeout = '1s'")
+        deadline = time.monotonic() + 60
+        while proc.poll() is None and time.monotonic() < deadline:
+            held = db.fetchall(
+                "SELECT l.mode, c.relname FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                "JOIN pg_class c ON c.oid = l.relation WHERE a.query LIKE %s AND a.pid <> pg_backend_pid() "
+                "AND a.state = 'active'",
+                ("%bt_index_check%",),
+            )
+            modes |= {m for m, _ in held}
+            if any(rel.startswith("content_jobs") or rel.startswith("idx_content_jobs") for _, rel in held):
+                t0 = time.monotonic()
+                writer.execute("INSERT INTO content_jobs (org_id, user_id, status) VALUES (1, 1, 'queued')")
+                writer.execute("UPDATE content_jobs SET status = 'done' WHERE id = 1")
+                writes.append(time.monotonic() - t0)
+            time.sleep(0.01)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and out.startswith("OK: "), out
+    assert modes == {"AccessShareLock"}, modes
+    assert writes and max(writes) < 0.5, writes  # each write went through during a check, none waited
