@@ -194,7 +194,14 @@ _register_optional()
 
 #: Commands that change things: a failure is one line on stderr. Every other command is a check, whose
 #: UNKNOWN (e.g. the database unreachable) is its verdict line on stdout, where monitoring reads it.
-ACTIONS = {("migrate", "apply"), ("maintain", "reindex"), ("maintain", "analyze"), ("render",), ("roles", "apply")}
+ACTIONS = {
+    ("migrate", "apply"),
+    ("maintain", "reindex"),
+    ("maintain", "analyze"),
+    ("maintain", "chain"),
+    ("render",),
+    ("roles", "apply"),
+}
 
 
 def _command_path(args: list[str]) -> tuple[str, ...]:
