@@ -6,8 +6,8 @@ import json
 import shlex
 from typing import Any
 
-from pyinfra import host
-from pyinfra.api import FactBase, operation
+from pyinfra import host, logger
+from pyinfra.api import FactBase, FunctionCommand, operation
 
 from ops.deploy import fail_command
 from ops.settings import DbSettings
@@ -46,11 +46,13 @@ class MigrationState(FactBase[dict[str, Any]]):
 
 
 @operation()
-def indexes_migrated(settings: DbSettings):
+def indexes_migrated(settings: DbSettings, fresh_ops: bool = False):
     """
     Bring the database to the index set in sql/migrations/, online.
 
     + settings: validated ``DbSettings`` (ops_bin, pg_env, lock_timeout, retries)
+    + fresh_ops: this deploy installs or replaces ops first, so the state cannot be asked now:
+      ``ops migrate apply`` runs (it is safe to rerun and does nothing when nothing is pending)
 
     Runs ``ops migrate apply`` only when the ``MigrationState`` fact shows pending migrations
     or broken indexes, so ``--dry`` shows what would run and a second deploy changes nothing.
@@ -61,6 +63,9 @@ def indexes_migrated(settings: DbSettings):
 
         indexes_migrated(name="S10 indexes", settings=db_settings)
     """
+    if fresh_ops:
+        yield _apply(settings)
+        return
     state = host.get_fact(MigrationState, settings=settings)
     # Failures are reported as a failing command, so this host shows one clear error line
     # (and other hosts carry on) instead of a traceback from inside the operation.
@@ -79,12 +84,77 @@ def indexes_migrated(settings: DbSettings):
     if not state["needs_apply"]:
         host.noop(f"{len(state['applied'])} migrations applied, every index valid and exact")
         return
-    yield ops_command(
-        settings,
-        "migrate",
-        "apply",
-        "--lock-timeout",
-        str(settings.lock_timeout),
-        "--retries",
-        str(settings.retries),
+    yield _apply(settings)
+
+
+def _apply(settings: DbSettings) -> str:
+    return ops_command(
+        settings, "migrate", "apply", "--lock-timeout", str(settings.lock_timeout), "--retries", str(settings.retries)
     )
+
+
+class ProvisionState(FactBase[dict[str, Any]]):
+    """``ops provision --dry-run --json``: what would be done and what could not (rolled back, no change)."""
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {}
+
+    def command(self, command: str) -> str:  # type: ignore[override]
+        return f"{command} --dry-run --json 2>/dev/null || true"
+
+    def process(self, output: list[str]) -> dict[str, Any]:  # type: ignore[override]
+        try:
+            return json.loads("\n".join(output))
+        except json.JSONDecodeError:
+            return {}
+
+
+def _fatal(could_not: list[str]) -> list[str]:
+    """On a server the deploy manages, a missing extension fails the host (the tools need them); role
+    problems are named as warnings, since the roles' grants come from ``ops roles apply``."""
+    return [item for item in could_not if item.startswith("extension ")]
+
+
+def _run_provision(state: Any, host: Any, command: str, strict: bool) -> None:
+    """At execute time: run ``ops provision --json``, name each thing it could not do, fail only where it must."""
+    from pyinfra.api import StringCommand
+    from pyinfra.api.exceptions import OperationError
+
+    _ok, out = host.run_shell_command(StringCommand(f"{command} --json"), print_output=False)
+    try:
+        answer = json.loads(out.stdout)
+    except json.JSONDecodeError:
+        raise OperationError(f"ops provision failed: {(out.stderr.strip().splitlines() or ['no output'])[-1]}") from None
+    could_not = answer.get("could_not", [])
+    for item in could_not:
+        logger.warning(f"{host.name}: ops provision could not: {item}")
+    if answer.get("status") not in ("OK", "FAILED") or (strict and _fatal(could_not)):
+        raise OperationError(f"ops provision: {answer.get('summary')}; could not: {'; '.join(could_not)}")
+
+
+@operation()
+def provisioned(command: str, fresh_ops: bool, strict: bool):
+    """
+    Extensions and roles in the app database through ``ops provision`` (the command a person runs).
+
+    + command: the ``ops provision`` command line for this host (as postgres on a managed server,
+      with the inventory's libpq environment against a managed database)
+    + fresh_ops: ops is installed or replaced by this deploy, so its dry run cannot be asked now
+    + strict: a managed server: anything it could not do fails the host; a managed database: each
+      is named (a warning) and the deploy goes on
+
+    Nothing to do (the dry run's ``todo`` is empty) is no change; what it could not do is named
+    on every deploy.
+    """
+    if not fresh_ops:
+        state = host.get_fact(ProvisionState, command=command)
+        if state and not state.get("todo"):
+            for item in state.get("could_not", []):
+                logger.warning(f"{host.name}: ops provision could not: {item}")
+            if strict and _fatal(state.get("could_not", [])):
+                yield fail_command("ops provision could not: " + "; ".join(_fatal(state["could_not"])))
+                return
+            host.noop(f"extensions and roles in place ({len(state.get('already', []))} checked)")
+            return
+    yield FunctionCommand(_run_provision, (command, strict), {})
