@@ -8,6 +8,7 @@ back, so it names exactly what would be done and what would fail, and changes no
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -41,7 +42,7 @@ class Outcome:
         return {"done": self.done, "todo": self.todo, "already": self.ok, "could_not": self.failed}
 
 
-def _try(conn: psycopg.Connection[Any], statement: sql.Composable, dry_run: bool) -> str | None:
+def _try(conn: psycopg.Connection[Any], statement: sql.Composed, dry_run: bool) -> str | None:
     """Run one statement in its own transaction (rolled back on a dry run); the error's first line, or None."""
     try:
         with conn.transaction(force_rollback=dry_run):
@@ -58,7 +59,9 @@ def extensions(conn: psycopg.Connection[Any], schema: str, dry_run: bool, out: O
             out.ok.append(f"extension {name}")
             continue
         if not state.get("available"):
-            out.failed.append(f"extension {name}: not available on the server (install its package, e.g. postgresql-15-hypopg)")
+            out.failed.append(
+                f"extension {name}: not available on the server (install its package, e.g. postgresql-15-hypopg)"
+            )
             continue
         stmt = sql.SQL("CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {}").format(
             sql.Identifier(name), sql.Identifier(schema)
@@ -94,6 +97,9 @@ def _roles_apply(dsn: str | None, schema: str | None, out: Outcome) -> None:
 def roles(conn: psycopg.Connection[Any], dsn: str | None, schema: str | None, dry_run: bool, out: Outcome) -> None:
     present = {r["rolname"] for r in conn.execute(query("roles_present"), {"names": list(GROUP_ROLES)}).fetchall()}
     missing = [r for r in GROUP_ROLES if r not in present]
+    if importlib.util.find_spec("ops.roles") is None:
+        out.failed.append("roles: this ops has no 'ops roles apply' yet")
+        return
     if dry_run:
         if missing:
             out.todo.append(f"roles {', '.join(missing)} (ops roles apply)")
@@ -144,9 +150,13 @@ def register(app: typer.Typer) -> None:
         ] = None,
         grant_to: Annotated[
             str | None,
-            typer.Option("--grant-to", help="Login role that gets s10_maintenance and s10_monitoring (the cron jobs')."),
+            typer.Option(
+                "--grant-to", help="Login role that gets s10_maintenance and s10_monitoring (the cron jobs')."
+            ),
         ] = None,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Try each step and roll back: change nothing.")] = False,
+        dry_run: Annotated[
+            bool, typer.Option("--dry-run", help="Try each step and roll back: change nothing.")
+        ] = False,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
     ) -> None:
         """Extensions (pg_stat_statements, pgstattuple, hypopg, amcheck) and the s10 roles. Exit 0 all done, 1 something could not be done."""

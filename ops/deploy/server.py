@@ -90,7 +90,8 @@ def cluster_created(prov: ProvisionSettings):
     """Cluster 15/main on ``db_port`` (pg_createcluster); an existing one on another port is refused."""
     cluster = host.get_fact(PgCluster)
     if not cluster:
-        yield f"pg_createcluster --port {prov.port} {PG_MAJOR} {CLUSTER}"
+        # UTF8 whatever the host's locale (a bare host has none: SQL_ASCII would hand clients bytes).
+        yield f"pg_createcluster --port {prov.port} --encoding UTF8 --locale C.UTF-8 {PG_MAJOR} {CLUSTER}"
     elif cluster["port"] != prov.port:
         yield fail_command(
             f"cluster {PG_MAJOR}/{CLUSTER} listens on port {cluster['port']}, the inventory says db_port {prov.port}: "
@@ -105,7 +106,7 @@ def settings_applied(prov: ProvisionSettings):
     """Reload; a setting still pending is applied by a restart only when ``db_allow_restart`` allows it."""
     pending = f"$({psql(prov.port, query('pending_restart'))})"
     restart = (
-        f"pg_ctlcluster {PG_MAJOR} {CLUSTER} restart && echo \"s10-ops: restarted PostgreSQL for: $p\" >&2"
+        f'pg_ctlcluster {PG_MAJOR} {CLUSTER} restart && echo "s10-ops: restarted PostgreSQL for: $p" >&2'
         if prov.allow_restart
         else 'echo "s10-ops: restart needed for: $p (db_allow_restart is false)" >&2'
     )
@@ -213,7 +214,9 @@ def server_managed(prov: ProvisionSettings, owner: str) -> Any:
     )
     server.service(name="PostgreSQL running and enabled", service="postgresql", running=True, enabled=True)
     if running_before:
-        settings_applied(name="PostgreSQL settings applied (reload; restart where allowed)", prov=prov, _if=conf.did_change)
+        settings_applied(
+            name="PostgreSQL settings applied (reload; restart where allowed)", prov=prov, _if=conf.did_change
+        )
     files.directory(
         name=f"Directory {posixpath.dirname(prov.service_file)}",
         path=posixpath.dirname(prov.service_file),

@@ -46,8 +46,12 @@ def image_tarball() -> Path:
 
 def _docker(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
-        ["docker", *args], env={**os.environ, "DOCKER_HOST": docker_host()}, capture_output=True, text=True,
-        timeout=timeout, check=False,
+        ["docker", *args],
+        env={**os.environ, "DOCKER_HOST": docker_host()},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
     if check and proc.returncode != 0:
         raise SystemExit(f"docker {' '.join(args[:2])} failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
@@ -83,16 +87,29 @@ def engine_up() -> bool:
     if answers():
         return False
     if not shutil.which("dockerd"):
-        raise SystemExit("no Docker engine answers and dockerd is not installed (make system-packages installs docker.io)")
+        raise SystemExit(
+            "no Docker engine answers and dockerd is not installed (make system-packages installs docker.io)"
+        )
     ENGINE_DIR.mkdir(parents=True, exist_ok=True)
     log = open(ENGINE_DIR / "dockerd.log", "ab")
     subprocess.Popen(
         [
-            "dockerd", "--iptables=false", "--ip6tables=false", "--bridge=none",
-            "--data-root", str(ENGINE_DIR / "data"), "--exec-root", str(ENGINE_DIR / "exec"),
-            "-H", f"unix://{SOCKET}", "--pidfile", str(PIDFILE),
+            "dockerd",
+            "--iptables=false",
+            "--ip6tables=false",
+            "--bridge=none",
+            "--data-root",
+            str(ENGINE_DIR / "data"),
+            "--exec-root",
+            str(ENGINE_DIR / "exec"),
+            "-H",
+            f"unix://{SOCKET}",
+            "--pidfile",
+            str(PIDFILE),
         ],
-        stdout=log, stderr=log, start_new_session=True,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -152,8 +169,18 @@ def containers_up(names: list[str]) -> list[str]:
         if cname not in running:
             _docker("rm", "-f", cname, check=False)
             _docker(
-                "run", "-d", "--init", "--network", "host", "--label", LABEL, "--name", cname, img,
-                "sleep", "infinity",
+                "run",
+                "-d",
+                "--init",
+                "--network",
+                "host",
+                "--label",
+                LABEL,
+                "--name",
+                cname,
+                img,
+                "sleep",
+                "infinity",
             )
         out.append(cname)
     return out
@@ -180,7 +207,8 @@ def wheelhouse() -> Path:
         house.mkdir(exist_ok=True)
         proc = subprocess.run(
             [sys.executable, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "-w", str(house), str(whl)],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             raise SystemExit(f"building the wheelhouse failed: {(proc.stderr.strip().splitlines() or ['?'])[-1]}")
@@ -198,7 +226,9 @@ def main(argv: list[str]) -> None:
     names = argv[1:] or ["db1", "web1", "app1"]
     if cmd == "up":
         started = engine_up()
-        print(f"docker engine: {docker_host()}" + (" (started under .local/docker)" if started else ""), file=sys.stderr)
+        print(
+            f"docker engine: {docker_host()}" + (" (started under .local/docker)" if started else ""), file=sys.stderr
+        )
         print(json.dumps(containers_up(names)))
     elif cmd == "env":
         print(f"export DOCKER_HOST={docker_host()}")
