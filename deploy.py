@@ -12,14 +12,15 @@ README "Deploy" says what each kind of host gets, what needs a restart and how a
 """
 
 import shlex
+import sys
 
-from pyinfra import host
+from pyinfra import host, state
 from pyinfra.api.exceptions import PyinfraError
 
 from ops.cors import host_plan
 from ops.deploy import settings_for
 from ops.deploy.cron import cron_system, maintenance_cron
-from ops.deploy.db import indexes_migrated, ops_command, provisioned
+from ops.deploy.db import indexes_migrated, ops_command, provisioned, quick_state
 from ops.deploy.install import ops_installed, ops_is_current
 from ops.deploy.packages import debian_packages
 from ops.deploy.provisioning import ProvisionSettings, derived_db_data
@@ -27,6 +28,10 @@ from ops.deploy.server import pending_restart_known, restart_check, server_manag
 from ops.deploy.web import cors_deployed
 from ops.errors import UsageError
 from ops.settings import DbSettings, MaintenanceSettings, host_settings
+
+# --dry shows what would change with diffs (the Nginx site, env file, crontab, PostgreSQL settings).
+if "--dry" in sys.argv:
+    state.config.DIFF = True
 
 # Every setting is validated here, while pyinfra prepares, before any operation touches a host;
 # a bad one stops the deploy with one line naming the field (a PyinfraError shows no traceback).
@@ -48,6 +53,9 @@ if db is not None and maint is not None and prov is not None:
     if prov.manage_server:
         conf = server_managed(prov, owner=maint.cron_user or "postgres")
     fresh_ops = not ops_is_current(prov)
+    # One psql query answers "nothing to do" for the migrations and ops provision without starting
+    # Python on the host; anything else falls back to the full ops facts.
+    quick = quick_state(db) if not fresh_ops else {"migrations_ok": False, "provision_ok": False}
     if prov.installs_ops:
         debian_packages(name="Python venv packages (for ops)", packages=["python3-venv"])
         ops_installed(name=f"ops installed in {prov.ops_venv}", prov=prov)
@@ -60,10 +68,17 @@ if db is not None and maint is not None and prov is not None:
     else:
         provision = ops_command(db, "provision", "--extension-schema", prov.extension_schema)
     provisioned(
-        name="Extensions and roles (ops provision)", command=provision, fresh_ops=fresh_ops, strict=prov.manage_server
+        name="Extensions and roles (ops provision)",
+        command=provision,
+        fresh_ops=fresh_ops,
+        strict=prov.manage_server,
+        quick_ok=quick["provision_ok"],
     )
-    indexes_migrated(name="S10 index migrations (online)", settings=db, fresh_ops=fresh_ops)
-    cron_system(maint)
+    indexes_migrated(
+        name="S10 index migrations (online)", settings=db, fresh_ops=fresh_ops, quick_ok=quick["migrations_ok"]
+    )
+    if prov.installs_ops:
+        cron_system(maint)  # the deploy installs ops, so also what runs its jobs: cron and logrotate
     maintenance_cron(name="S10 scheduled maintenance (cron)", settings=maint, db=db)
 
 if cors is not None:

@@ -50,7 +50,8 @@ def write_inventory(path: Path, groups: dict[str, list[tuple[str, dict]]]) -> Pa
 def pyinfra(inventory: Path, *flags: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DOCKER_HOST": docker.docker_host()}
     return subprocess.run(
-        [str(PYINFRA), "-y", *flags, str(inventory), "deploy.py"],
+        # --dry without -y: with -y pyinfra skips its change detection (and the diffs)
+        [str(PYINFRA), *([] if "--dry" in flags else ["-y"]), *flags, str(inventory), "deploy.py"],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,
@@ -137,9 +138,11 @@ pytestmark = [needs_docker, pytest.mark.slow]
 def test_dry_run_on_bare_hosts_lists_every_change_with_diffs(fleet):
     dry = fleet["dry"]
     assert dry.returncode == 0, dry.stdout[-3000:] + dry.stderr[-2000:]
-    out = dry.stdout
+    out = dry.stdout + dry.stderr
     for wanted in (
         "Will create /etc/nginx/conf.d/s10.conf",
+        "Will create /etc/cron.d/s10-ops-maintenance",
+        "Will create /etc/s10-ops/pg_service.conf",
         "server_tokens off;",
         "Access-Control-Max-Age",
         "/etc/s10/cors.env",

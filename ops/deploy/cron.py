@@ -16,6 +16,7 @@ from pyinfra.api import operation
 from pyinfra.operations import files, server
 
 from ops import TEMPLATES_DIR
+from ops.deploy import show_diff_if_changed, text_file
 from ops.deploy.packages import debian_packages
 from ops.settings import DbSettings, MaintenanceJob, MaintenanceSettings
 
@@ -106,15 +107,16 @@ def render_logrotate(settings: MaintenanceSettings) -> str:
 
 
 def cron_system(settings: MaintenanceSettings) -> None:
-    """A system crontab (``cron_user`` set): cron and logrotate from Debian's packages, cron running, the log rotated."""
+    """Where the deploy installs ops (``db_ops_venv``) and the crontab is a system one (``cron_user`` set): cron
+    and logrotate from Debian's packages, cron running, the jobs' log rotated."""
     if not settings.cron_user:
         return  # a user crontab file (the embedded default): nothing system-wide to install
     debian_packages(name="cron and logrotate packages", packages=["cron", "logrotate"])
     server.service(name="cron running and enabled", service="cron", running=True, enabled=True)
     if settings.log_file != "syslog":
-        files.put(
+        text_file(
             name=f"logrotate rule {LOGROTATE_FILE}",
-            src=io.StringIO(render_logrotate(settings)),
+            content=render_logrotate(settings),
             dest=LOGROTATE_FILE,
             mode="644",
         )
@@ -122,8 +124,10 @@ def cron_system(settings: MaintenanceSettings) -> None:
 
 def render(settings: MaintenanceSettings, db: DbSettings) -> str:
     """The crontab text for these settings (also used by the tests and ``--dry`` review)."""
-    return _env("cron").get_template("s10-maintenance.cron.j2").render(
-        pg_env=sorted(db.pg_env.items()), jobs=cron_lines(settings, db), user=settings.cron_user
+    return (
+        _env("cron")
+        .get_template("s10-maintenance.cron.j2")
+        .render(pg_env=sorted(db.pg_env.items()), jobs=cron_lines(settings, db), user=settings.cron_user)
     )
 
 
@@ -147,6 +151,10 @@ def maintenance_cron(settings: MaintenanceSettings, db: DbSettings):
 
         maintenance_cron(name="S10 maintenance jobs", settings=maint, db=db)
     """
+    content = render(settings, db)
+    mode = "644" if settings.cron_user else "600"
+    # The diff first: pyinfra stops reading an operation at its first command while it detects changes.
+    show_diff_if_changed(settings.cron_file, content)
     # The jobs run as cron_user: their log and metrics directories are theirs.
     owner = settings.cron_user or None
     if settings.log_file != "syslog":
@@ -154,6 +162,4 @@ def maintenance_cron(settings: MaintenanceSettings, db: DbSettings):
     yield from files.directory._inner(path=settings.lock_dir, present=True)
     if settings.metrics_dir:
         yield from files.directory._inner(path=settings.metrics_dir, present=True, user=owner)
-    content = render(settings, db)
-    mode = "644" if settings.cron_user else "600"
     yield from files.put._inner(src=io.StringIO(content), dest=settings.cron_file, mode=mode)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shlex
+from functools import cache
 from typing import Any
 
 from pyinfra import host, logger
@@ -11,6 +13,7 @@ from pyinfra.api import FactBase, FunctionCommand, operation
 
 from ops.deploy import fail_command
 from ops.settings import DbSettings
+from ops.sqlfiles import query
 
 
 def ops_command(settings: DbSettings, *args: str) -> str:
@@ -46,13 +49,15 @@ class MigrationState(FactBase[dict[str, Any]]):
 
 
 @operation()
-def indexes_migrated(settings: DbSettings, fresh_ops: bool = False):
+def indexes_migrated(settings: DbSettings, fresh_ops: bool = False, quick_ok: bool = False):
     """
     Bring the database to the index set in sql/migrations/, online.
 
     + settings: validated ``DbSettings`` (ops_bin, pg_env, lock_timeout, retries)
     + fresh_ops: this deploy installs or replaces ops first, so the state cannot be asked now:
       ``ops migrate apply`` runs (it is safe to rerun and does nothing when nothing is pending)
+    + quick_ok: the ``QuickState`` check (psql, no Python on the host) found the ledger equal to this
+      checkout's migrations, every declared index present and none INVALID: nothing to do
 
     Runs ``ops migrate apply`` only when the ``MigrationState`` fact shows pending migrations
     or broken indexes, so ``--dry`` shows what would run and a second deploy changes nothing.
@@ -65,6 +70,9 @@ def indexes_migrated(settings: DbSettings, fresh_ops: bool = False):
     """
     if fresh_ops:
         yield _apply(settings)
+        return
+    if quick_ok:
+        host.noop("migrations ledger matches this checkout; every declared index present and valid")
         return
     state = host.get_fact(MigrationState, settings=settings)
     # Failures are reported as a failing command, so this host shows one clear error line
@@ -125,7 +133,9 @@ def _run_provision(state: Any, host: Any, command: str, strict: bool) -> None:
     try:
         answer = json.loads(out.stdout)
     except json.JSONDecodeError:
-        raise OperationError(f"ops provision failed: {(out.stderr.strip().splitlines() or ['no output'])[-1]}") from None
+        raise OperationError(
+            f"ops provision failed: {(out.stderr.strip().splitlines() or ['no output'])[-1]}"
+        ) from None
     could_not = answer.get("could_not", [])
     for item in could_not:
         logger.warning(f"{host.name}: ops provision could not: {item}")
@@ -134,7 +144,7 @@ def _run_provision(state: Any, host: Any, command: str, strict: bool) -> None:
 
 
 @operation()
-def provisioned(command: str, fresh_ops: bool, strict: bool):
+def provisioned(command: str, fresh_ops: bool, strict: bool, quick_ok: bool = False):
     """
     Extensions and roles in the app database through ``ops provision`` (the command a person runs).
 
@@ -143,10 +153,14 @@ def provisioned(command: str, fresh_ops: bool, strict: bool):
     + fresh_ops: ops is installed or replaced by this deploy, so its dry run cannot be asked now
     + strict: a managed server: anything it could not do fails the host; a managed database: each
       is named (a warning) and the deploy goes on
+    + quick_ok: the ``QuickState`` check saw the four extensions and the three roles: nothing to do
 
     Nothing to do (the dry run's ``todo`` is empty) is no change; what it could not do is named
     on every deploy.
     """
+    if quick_ok and not fresh_ops:
+        host.noop("extensions and roles in place")
+        return
     if not fresh_ops:
         state = host.get_fact(ProvisionState, command=command)
         if state and not state.get("todo"):
@@ -158,3 +172,55 @@ def provisioned(command: str, fresh_ops: bool, strict: bool):
             host.noop(f"extensions and roles in place ({len(state.get('already', []))} checked)")
             return
     yield FunctionCommand(_run_provision, (command, strict), {})
+
+
+class QuickState(FactBase[dict[str, Any]]):
+    """sql/queries/deploy_state.sql through psql: the no-change check that starts no Python on the host ({} on any error)."""
+
+    @staticmethod
+    def default() -> dict[str, Any]:
+        return {}
+
+    def command(self, settings: DbSettings, names: list[str]) -> str:  # type: ignore[override]
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(settings.pg_env.items()))
+        array = shlex.quote("{" + ",".join(names) + "}")
+        return (
+            f"env {env} psql -X -A -t -q -F '|' -v ON_ERROR_STOP=1 -v names={array} 2>/dev/null <<'S10SQL' || true\n"
+            f"{query('deploy_state')}\nS10SQL"
+        )
+
+    def process(self, output: list[str]) -> dict[str, Any]:  # type: ignore[override]
+        fields = (output[0] if output else "").split("|")
+        if len(fields) != 5:
+            return {}
+        return {
+            "ledger": fields[0],
+            "invalid": int(fields[1]),
+            "present": int(fields[2]),
+            "extensions": [e for e in fields[3].split(",") if e],
+            "roles": int(fields[4]),
+        }
+
+
+@cache
+def expected_state() -> tuple[str, list[str]]:
+    """This checkout's ledger digest (md5 of id:sha256, ',' joined, bytewise order) and declared index names."""
+    from ops.migrations import MIGRATIONS_DIR, declared_indexes, load_all
+
+    migrations = load_all()
+    text = ",".join(
+        f"{p.stem}:{hashlib.sha256(p.read_bytes()).hexdigest()}" for p in sorted(MIGRATIONS_DIR.glob("*.sql"))
+    )
+    return hashlib.md5(text.encode()).hexdigest(), sorted(declared_indexes(migrations))
+
+
+def quick_state(settings: DbSettings) -> dict[str, Any]:
+    """The quick check's answer, with whether migrations and provisioning are already as this checkout wants."""
+    digest, names = expected_state()
+    state = host.get_fact(QuickState, settings=settings, names=names)
+    if not state:
+        return {"migrations_ok": False, "provision_ok": False}
+    return {
+        "migrations_ok": state["ledger"] == digest and state["invalid"] == 0 and state["present"] == len(names),
+        "provision_ok": len(state["extensions"]) == 4 and state["roles"] == 3,
+    }

@@ -57,7 +57,8 @@ class ProvisionSettings(BaseModel):
     )
     extension_schema: str = Field("public", description="schema the extensions are created in")
 
-    _paths = field_validator("ops_venv", "ops_bin", "service_file", "passfile")(_plain_path)
+    # ops_bin is checked by DbSettings (the same message as before)
+    _paths = field_validator("ops_venv", "service_file", "passfile")(_plain_path)
 
     @field_validator("name", "extension_schema")
     @classmethod

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import posixpath
 import shlex
-from io import StringIO
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -23,7 +22,7 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, server
 
 from ops import TEMPLATES_DIR
-from ops.deploy import fail_command
+from ops.deploy import fail_command, text_file
 from ops.deploy.packages import debian_packages
 from ops.deploy.provisioning import PG_MAJOR, ProvisionSettings
 from ops.sqlfiles import query
@@ -195,18 +194,18 @@ def app_database(prov: ProvisionSettings):
 
 def server_managed(prov: ProvisionSettings, owner: str) -> Any:
     """Every step of a managed server, in order; returns the settings step (restart_check depends on it)."""
-    files.put(
+    text_file(
         name="PostgreSQL: no automatic main cluster (the deploy creates it on db_port)",
-        src=StringIO("create_main_cluster = false\n"),
+        content="create_main_cluster = false\n",
         dest=NO_MAIN_CLUSTER,
         mode="644",
     )
     debian_packages(name=f"PostgreSQL {PG_MAJOR} packages", packages=PACKAGES)
     cluster_created(name=f"PostgreSQL cluster {PG_MAJOR}/{CLUSTER}", prov=prov)
     running_before = host.get_fact(PgCluster).get("status") == "online"
-    conf = files.put(
+    conf = text_file(
         name=f"PostgreSQL settings {CONF_FILE}",
-        src=StringIO(render_conf(prov)),
+        content=render_conf(prov),
         dest=CONF_FILE,
         user="postgres",
         group="postgres",
@@ -224,9 +223,9 @@ def server_managed(prov: ProvisionSettings, owner: str) -> Any:
         mode="750",
     )
     login_role(name=f"Login role {prov.login_role} (password generated on the host)", prov=prov, owner=owner)
-    files.put(
+    text_file(
         name=f"libpq service file {prov.service_file}",
-        src=StringIO(service_file(prov)),
+        content=service_file(prov),
         dest=prov.service_file,
         user=owner,
         mode="600",

@@ -12,11 +12,11 @@ from io import StringIO
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, StringCommand, operation
-from pyinfra.facts.files import FileContents, Sha256File
+from pyinfra.facts.files import Sha256File
 from pyinfra.operations import files, server
-from pyinfra.operations.util.files import generate_color_diff
 
 from ops.cors import AppSettings, HostPlan, RenderedFile, WebSettings, render_main
+from ops.deploy import show_diff, text_file
 from ops.deploy.packages import debian_packages
 
 # Candidates, the check wrapper and the previous files wait in web.staging_dir, never beside the
@@ -79,15 +79,6 @@ def install_command(web: WebSettings, targets: list[RenderedFile]) -> str:
     return "; ".join(lines)
 
 
-def show_diff(dest: str, content: str) -> None:
-    """Log a unified diff of the host's file against ``content`` (a new file shows every line as added)."""
-    current = host.get_fact(FileContents, path=dest) or []
-    host.log(f"Will {'modify' if current else 'create'} {dest}", logger.info)
-    for diff_line in generate_color_diff([line + "\n" for line in current], content.splitlines(keepends=True)):
-        logger.info("  %s", diff_line)
-    logger.info("")
-
-
 @operation()
 def nginx_site(web: WebSettings, rendered: list[RenderedFile]):
     """
@@ -135,9 +126,9 @@ def standalone_dirs(web: WebSettings) -> None:
 def app_env_file(app: AppSettings, rendered: list[RenderedFile]) -> None:
     """The app's CORS env file (mode 0640), then ``restart_command`` only when it changed."""
     env = next(f for f in rendered if f.kind == "app-env")
-    put = files.put(
+    put = text_file(
         name=f"App CORS env file {env.dest}",
-        src=StringIO(env.content),
+        content=env.content,
         dest=env.dest,
         mode=f"{env.mode:o}",
         group=app.env_group,
