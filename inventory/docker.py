@@ -14,6 +14,7 @@ import os
 from ops import SQL_DIR
 from ops.local.docker import container_name, wheelhouse
 
+PREFIX = os.environ.get("S10_DOCKER_PREFIX", "")  # the benchmark's own containers: b<pid>db1, ...
 PG_PORT = int(os.environ.get("S10_DOCKER_PGPORT", "55432"))
 WEB_PORT = int(os.environ.get("S10_DOCKER_WEBPORT", "18080"))
 
@@ -26,7 +27,7 @@ _cors = {
 }
 
 db_primary = (
-    [f"@docker/{container_name('db1')}"],
+    [f"@docker/{container_name(PREFIX + 'db1')}"],
     {
         "env": "docker",
         "db_manage_server": True,
@@ -46,7 +47,7 @@ db_primary = (
 )
 
 web = (
-    [f"@docker/{container_name('web1')}"],
+    [f"@docker/{container_name(PREFIX + 'web1')}"],
     {
         **_cors,
         "web_listen": f"127.0.0.1:{WEB_PORT}",
@@ -55,4 +56,4 @@ web = (
     },
 )
 
-app = ([f"@docker/{container_name('app1')}"], {**_cors, "app_env_path": "/etc/s10/cors.env"})
+app = ([f"@docker/{container_name(PREFIX + 'app1')}"], {**_cors, "app_env_path": "/etc/s10/cors.env"})

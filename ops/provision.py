@@ -54,7 +54,7 @@ def _try(conn: psycopg.Connection[Any], statement: sql.Composed, dry_run: bool) 
 
 def extensions(conn: psycopg.Connection[Any], schema: str, dry_run: bool, out: Outcome) -> None:
     for name in EXTENSIONS:
-        state = conn.execute(query("extension_state"), {"name": name}).fetchone() or {}
+        state = conn.execute(query("extension_available"), {"name": name}).fetchone() or {}
         if state.get("installed_version"):
             out.ok.append(f"extension {name}")
             continue
