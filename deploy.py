@@ -7,6 +7,9 @@
   the index migrations (ops migrate apply, online); cron, logrotate and the scheduled jobs
 - web:        Nginx from Debian's packages (a host's own Nginx), then the CORS site (nginx -t before reload)
 - app:        the app's CORS environment file
+- monitoring (when the inventory has that group): postgres_exporter and its generated queries on
+              db_primary and db_replicas; rules (promtool-checked), Prometheus config, dashboard and
+              the synthetic CORS check on the monitoring hosts
 
 README "Deploy" says what each kind of host gets, what needs a restart and how a managed database differs.
 """
@@ -14,7 +17,7 @@ README "Deploy" says what each kind of host gets, what needs a restart and how a
 import shlex
 import sys
 
-from pyinfra import host, state
+from pyinfra import host, inventory, state
 from pyinfra.api.exceptions import PyinfraError
 
 from ops.cors import host_plan
@@ -27,6 +30,7 @@ from ops.deploy.provisioning import ProvisionSettings, derived_db_data
 from ops.deploy.server import pending_restart_known, restart_check, server_managed
 from ops.deploy.web import cors_deployed
 from ops.errors import UsageError
+from ops.monitor.plan import DB_GROUPS, MONITORING, host_files, monitor_settings
 from ops.settings import DbSettings, MaintenanceSettings, host_settings
 
 # --dry shows what would change with diffs (the Nginx site, env file, crontab, PostgreSQL settings).
@@ -45,6 +49,9 @@ if "db_primary" in host.groups:
     maint = settings_for(host, MaintenanceSettings, "maint", "db_primary maintenance")
 try:
     cors = host_plan(host.data, host.groups, host.name)
+    # the monitoring files depend on the whole environment (targets, the primary's schedules)
+    monitoring = host_files(host, list(inventory))
+    monitor = monitor_settings(host) if monitoring else None
 except UsageError as exc:
     raise PyinfraError(str(exc)) from None
 
@@ -83,6 +90,14 @@ if db is not None and maint is not None and prov is not None:
 
 if cors is not None:
     cors_deployed(cors)
+
+if monitor is not None:
+    from ops.deploy.monitoring import exporter_deployed, monitoring_deployed
+
+    if any(g in host.groups for g in DB_GROUPS):
+        exporter_deployed(monitor, monitoring)
+    if MONITORING in host.groups:
+        monitoring_deployed(monitor, monitoring)
 
 if prov is not None and prov.manage_server and conf is not None:
     # Last: a setting that waits for a restart the inventory does not allow fails the deploy here.

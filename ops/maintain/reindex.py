@@ -161,7 +161,7 @@ def _run_locked(
         log(f"drop    leftover {lo['index']} ({lo['kind']}, {human_bytes(lo['bytes'])})")
         try:
             drop_index_concurrently(
-                conn, f"{lo['schema']}.{lo['index']}", table=lo["qualified_table"], policy=opts.policy, dsn=dsn, log=log
+                conn, (lo["schema"], lo["index"]), table=lo["qualified_table"], policy=opts.policy, dsn=dsn, log=log
             )
             summary["dropped_leftovers"].append({"index": lo["index"], "bytes": lo["bytes"], "kind": lo["kind"]})
         except (OpsError, psycopg.Error) as exc:
@@ -243,7 +243,7 @@ def _reindex_one(
     conn: psycopg.Connection[Any], dsn: str | None, ix: dict[str, Any], policy: RetryPolicy, log: Log
 ) -> None:
     log(f"reindex {ix['index']} ({human_bytes(ix['bytes'])}, {_pct(ix['bloat_pct'])} bloat, {ix['measured_by']})")
-    stmt = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(qualified(f"{ix['schema']}.{ix['index']}"))
+    stmt = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(qualified((ix["schema"], ix["index"])))
 
     def cleanup() -> None:
         # a failed attempt leaves <index>_ccnew: drop it before the retry
@@ -251,7 +251,7 @@ def _reindex_one(
             if lo["index"].startswith(ix["index"]) and not lo["in_progress"]:
                 log(f"        dropping {lo['index']} left by the failed attempt")
                 drop_index_concurrently(
-                    conn, f"{lo['schema']}.{lo['index']}", table=lo["qualified_table"], policy=policy, dsn=dsn, log=log
+                    conn, (lo["schema"], lo["index"]), table=lo["qualified_table"], policy=policy, dsn=dsn, log=log
                 )
 
     run_online(
