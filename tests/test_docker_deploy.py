@@ -129,6 +129,7 @@ def fleet(tmp_path_factory):
         "web_port": web_port,
         "tmp": tmp,
         "house": house,
+        "db": db,
     }
     docker.containers_down([name(r) for r in roles])
     if started:
@@ -287,6 +288,31 @@ def test_managed_database_does_what_it_may_and_names_the_rest(fleet):
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert "postgresql-15" not in sh("runner", "dpkg -l | grep postgresql || true").stdout
+
+
+def test_restart_needed_is_reported_and_done_only_where_allowed(fleet):
+    """A running server without auto_explain preloaded: the deploy reloads, says "restart needed" and exits
+    non-zero (db_allow_restart false); with db_allow_restart true it restarts and the library is loaded."""
+    conf = "/etc/postgresql/15/main/conf.d/s10-ops.conf"
+    sh("db1", f"sed -i 's/pg_stat_statements,auto_explain/pg_stat_statements/' {conf} && pg_ctlcluster 15 main restart")
+    show = "runuser -u postgres -- psql -XAtq -p {} -c 'show shared_preload_libraries'".format(fleet["pg_port"])
+    assert sh("db1", show).stdout.strip() == "pg_stat_statements"
+    no_restart = write_inventory(fleet["tmp"] / "norestart.py", {"db_primary": [("db1", fleet["db"])]})
+    refused = pyinfra(no_restart)
+    text = refused.stdout + refused.stderr
+    assert refused.returncode != 0, text[-3000:]
+    assert re.search(r"restart needed: PostgreSQL 15/main must restart for: shared_preload_libraries", text), text[
+        -3000:
+    ]
+    assert sh("db1", show).stdout.strip() == "pg_stat_statements"  # not restarted
+    again = pyinfra(no_restart)  # still pending: said again, still non-zero
+    assert again.returncode != 0 and "restart needed" in again.stdout + again.stderr
+    allowed = write_inventory(
+        fleet["tmp"] / "restart.py", {"db_primary": [("db1", {**fleet["db"], "db_allow_restart": True})]}
+    )
+    done = pyinfra(allowed)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert sh("db1", show).stdout.strip() == "pg_stat_statements,auto_explain"
 
 
 def test_gixy_passes_every_rendered_nginx_config(tmp_path):
