@@ -203,6 +203,8 @@ def server_managed(prov: ProvisionSettings, owner: str) -> Any:
     debian_packages(name=f"PostgreSQL {PG_MAJOR} packages", packages=PACKAGES)
     cluster_created(name=f"PostgreSQL cluster {PG_MAJOR}/{CLUSTER}", prov=prov)
     running_before = host.get_fact(PgCluster).get("status") == "online"
+    # A restart still owed from an earlier deploy (db_allow_restart was false then) is done once allowed.
+    pending_before = running_before and pending_restart_known(prov)
     conf = text_file(
         name=f"PostgreSQL settings {CONF_FILE}",
         content=render_conf(prov),
@@ -214,7 +216,9 @@ def server_managed(prov: ProvisionSettings, owner: str) -> Any:
     server.service(name="PostgreSQL running and enabled", service="postgresql", running=True, enabled=True)
     if running_before:
         settings_applied(
-            name="PostgreSQL settings applied (reload; restart where allowed)", prov=prov, _if=conf.did_change
+            name="PostgreSQL settings applied (reload; restart where allowed)",
+            prov=prov,
+            _if=lambda: pending_before or conf.did_change(),
         )
     files.directory(
         name=f"Directory {posixpath.dirname(prov.service_file)}",
