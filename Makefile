@@ -42,7 +42,7 @@ docker-demo: setup
 	$(PY) -m ops.local.docker up
 	$(DOCKER_ENV); $(PYINFRA) -y inventory/docker.py deploy.py
 	@echo "--- status"
-	@$(DOCKER_ENV); $(DB1_OPS) migrate verify; $(DB1_OPS) migrate status | tail -n 1
+	@$(DOCKER_ENV); $(DB1_OPS) migrate verify; $(DB1_OPS) migrate status | head -n 1
 	@echo "Nginx on web1: http://127.0.0.1:$${S10_DOCKER_WEBPORT:-18080}/api/auth/me"
 	@$(OPS) playbook cors http://127.0.0.1:$${S10_DOCKER_WEBPORT:-18080}/api/auth/me --origin http://localhost:3000 \
 		--header Authorization --expose X-Request-ID | head -n 1 || true

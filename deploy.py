@@ -26,12 +26,12 @@ from ops.deploy.cron import cron_system, maintenance_cron
 from ops.deploy.db import indexes_migrated, ops_command, provisioned, quick_state
 from ops.deploy.install import ops_installed, ops_is_current
 from ops.deploy.packages import debian_packages
-from ops.deploy.provisioning import ProvisionSettings, derived_db_data
+from ops.deploy.provisioning import db_settings
 from ops.deploy.server import pending_restart_known, restart_check, server_managed
 from ops.deploy.web import cors_deployed
 from ops.errors import UsageError
 from ops.monitor.plan import DB_GROUPS, MONITORING, host_files, monitor_settings
-from ops.settings import DbSettings, MaintenanceSettings, host_settings
+from ops.settings import MaintenanceSettings
 
 # --dry shows what would change with diffs (the Nginx site, env file, crontab, PostgreSQL settings).
 if "--dry" in sys.argv:
@@ -41,9 +41,8 @@ if "--dry" in sys.argv:
 # a bad one stops the deploy with one line naming the field (a PyinfraError shows no traceback).
 db = maint = prov = None
 if "db_primary" in host.groups:
-    prov = settings_for(host, ProvisionSettings, "db", "db_primary")
     try:
-        db = host_settings(DbSettings, derived_db_data(host.data, prov), "db", f"{host.name} (db_primary)")
+        prov, db = db_settings(host.data, f"{host.name} (db_primary)")
     except UsageError as exc:
         raise PyinfraError(str(exc)) from None
     maint = settings_for(host, MaintenanceSettings, "maint", "db_primary maintenance")

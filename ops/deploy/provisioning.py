@@ -120,3 +120,12 @@ def derived_db_data(host_data: Any, prov: ProvisionSettings) -> Overlay:
     if prov.manage_server and host_data.get("db_pg_env") is None:
         extra["db_pg_env"] = prov.service_env
     return Overlay(host_data, extra)
+
+
+def db_settings(host_data: Any, where: str) -> tuple[ProvisionSettings, Any]:
+    """The primary's ``ProvisionSettings`` and ``DbSettings`` (``db_ops_bin`` derived), as the deploy validates
+    them; ``ops render`` uses the same. Raises UsageError naming the field."""
+    from ops.settings import DbSettings, host_settings
+
+    prov = host_settings(ProvisionSettings, host_data, "db", where)
+    return prov, host_settings(DbSettings, derived_db_data(host_data, prov), "db", where)
