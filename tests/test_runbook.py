@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from ops import REPO_ROOT
 from tests.conftest import OPS_BIN
 from tests.nginx_helper import Nginx
-from tests.playbook_data import SEED_SLOW_QUERY, bulk_load_for_user, hypopg_available, load_jobs
+from tests.playbook_data import SEED_SLOW_QUERY, bulk_load_for_user, grant_diagnosis_role, hypopg_available, load_jobs
 
 RUNBOOK = REPO_ROOT / "RUNBOOK.md"
 API = "https://api.example.com"
@@ -77,6 +77,7 @@ def set_scene(mark: str, db, edge: Nginx, scene: dict) -> None:
     what, *args = mark.split()
     if what == "load-jobs":
         load_jobs(db.dsn, jobs=200_000)
+        grant_diagnosis_role(db.dsn)  # slow-query runs EXPLAIN ANALYZE as s10_diagnosis
         db.execute("CREATE EXTENSION pg_stat_statements")
         if hypopg_available(db.cluster.dsn()):
             db.execute("CREATE EXTENSION hypopg")

@@ -96,8 +96,20 @@ def indexes_migrated(settings: DbSettings, fresh_ops: bool = False, quick_ok: bo
 
 
 def _apply(settings: DbSettings) -> str:
+    build = []  # sized for the server unless the inventory says otherwise
+    if settings.maintenance_work_mem:
+        build += ["--maintenance-work-mem", settings.maintenance_work_mem]
+    if settings.parallel_workers is not None:
+        build += ["--parallel-workers", str(settings.parallel_workers)]
     return ops_command(
-        settings, "migrate", "apply", "--lock-timeout", str(settings.lock_timeout), "--retries", str(settings.retries)
+        settings,
+        "migrate",
+        "apply",
+        "--lock-timeout",
+        str(settings.lock_timeout),
+        "--retries",
+        str(settings.retries),
+        *build,
     )
 
 

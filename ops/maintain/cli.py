@@ -208,13 +208,17 @@ def bloat_cmd(
                     "?" if ix["bloat_pct"] is None else f"{ix['bloat_pct']:.0f}%",
                     human_bytes(ix["bloat_bytes"]),
                     ix["measured_by"] or "no statistics",
+                    "" if ix.get("estimate_pct") is None else f"{ix['estimate_pct']:.0f}%",
+                    ""
+                    if ix.get("exact_pct") is None
+                    else f"{ix['exact_pct']:.0f}%" + (" !" if ix.get("disagree") else ""),
                 )
                 for ix in rep["indexes"]
                 if ix["bytes"] >= min_size
             ]
-            table(
+            table(  # "!" marks where the estimate and pgstatindex disagree; "by" says which one decided
                 f"btree bloat (indexes of {human_bytes(min_size)} or more)",
-                ["index", "size", "bloat", "over fresh", "by"],
+                ["index", "size", "bloat", "over fresh", "by", "estimate", "pgstatindex"],
                 rows,
             )
             for note in rep["notes"]:
@@ -399,3 +403,38 @@ def analyze_cmd(
         return summary, OK
 
     _job("analyze", False, metrics_file, json, body)
+
+
+@maintain_app.command("chain")
+def chain_cmd(
+    steps: Annotated[
+        list[str],
+        typer.Argument(metavar="STEP...", help="An ops command, quoted, e.g. 'ops maintain reindex --min-size 10MB'."),
+    ],
+    dry_run: DryRunOpt = False,
+    json: JsonOpt = False,
+) -> None:
+    """Run ops commands one after another and log each one's exit status; fail when any step failed.
+
+    Every step runs, whatever the one before did; after each, a line 's10-ops STEP: exit N'. Exit 0
+    when every step exited 0, else the first non-zero status. The monthly cron job is
+    `ops maintain chain 'ops maintain reindex ...' 'ops maintain analyze ...' 'ops playbook integrity ...'`.
+    """
+    from ops.maintain import chain
+
+    parsed = chain.parse(steps)
+    if dry_run:
+        commands = [f"ops {' '.join(s.argv)}" for s in parsed]
+        if json:
+            emit_json(OK, f"dry run: {len(parsed)} step(s)", {"steps": commands}, kind="action")
+        else:
+            for command in commands:
+                line(command)
+        raise typer.Exit(OK)
+    code, records = chain.run(parsed, capture=json)
+    summary = chain.summary(code, records)
+    if json:
+        emit_json(code, summary, {"steps": records}, kind="action")
+    else:
+        info(summary)
+    raise typer.Exit(code)

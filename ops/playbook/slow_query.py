@@ -5,12 +5,18 @@ Safety first, because an on-call engineer runs this against production:
 - The statement is parsed with PostgreSQL's parser (pglast) before anything runs: exactly one
   SELECT/INSERT/UPDATE/DELETE/MERGE, never more (nothing after a ``;`` can slip through). It is also
   sent as a named prepared statement, which the server refuses to hold more than one command.
-- A read is explained with ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`` in a ``READ ONLY`` transaction
-  that is always rolled back, with ``statement_timeout`` and ``lock_timeout``.
+- Before anything is planned, ops.safety resolves every function the statement reaches (through
+  operators, views, policies, types, and what writing runs) and refuses user-defined code and built-ins
+  with effects outside the transaction (UNKNOWN, one line with the reason).
+- A read is explained with ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`` as the least-privileged role
+  ``s10_diagnosis`` in a ``READ ONLY`` transaction that is always rolled back, with ``statement_timeout``
+  and ``lock_timeout``; when the login cannot switch to that role, it is explained without ANALYZE.
 - A data-modifying statement (INSERT/UPDATE/DELETE/MERGE anywhere, a CTE with DELETE included,
   SELECT ... FOR UPDATE, SELECT INTO) is explained WITHOUT ANALYZE, so it is never executed, still in
-  a READ ONLY transaction. Only ``--analyze-writes`` executes it, and then in a transaction that is
-  rolled back (rows stay put; sequences do advance, as they always do).
+  a READ ONLY transaction. Only ``--analyze-writes`` executes it, as the login, in a transaction that is
+  rolled back, and only when what writing runs (triggers, defaults, cascades) is safe too: a sequence
+  that would advance or a user trigger keeps it to estimates. Time spent in triggers is read, and a
+  foreign key's trigger that dominates names the index it lacks.
 - hypopg's hypothetical indexes live in this session's memory only; nothing is built.
 
 Then the plan is read for the causes the seed's troubleshooting names: sequential scans of large
@@ -27,13 +33,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import RawCursor, errors
+from psycopg import RawCursor, errors, sql
 
 from ops.db import connect, first_line
 from ops.errors import UNKNOWN, WARNING, OpsError, UsageError
 from ops.maintain.analyze import stale as stale_statistics
 from ops.playbook.report import INFO, Report
 from ops.playbook.sqlshape import ColumnUse, Shape, analyse
+from ops.safety import (
+    DIAGNOSIS_ROLE,
+    Reach,
+    UnsafeStatement,
+    check_statement,
+    ddl_event_triggers,
+    diagnosis_transaction,
+)
 from ops.sqlfiles import query
 
 LARGE_TABLE_ROWS = 10_000  # a sequential scan of fewer rows is cheap enough to leave alone
@@ -41,11 +55,22 @@ SELECTIVE_SHARE = 0.10  # ... and one that keeps more than this share of the tab
 MISESTIMATE_RATIO = 10  # the planner's row estimate is "off" at 10x or more
 MISESTIMATE_MIN_ROWS = 100  # ... and when it is about enough rows to matter
 SORT_MIN_ROWS = 10_000  # a sort of this many rows is worth an index even without LIMIT
+TRIGGER_MIN_MS = 1.0  # a foreign key's trigger worth an index takes at least this long...
+TRIGGER_SHARE = 0.5  # ... and at least this share of the statement's execution time
 HYPOPG_MIN_GAIN = 2.0  # Dexter's rule: suggest an index when the plan's cost at least halves
 EARLY_STOP = {"Limit"}  # nodes that stop reading their input early: estimates below them look too high
 
 # The order findings are told in: the cause before its consequences.
-CHECK_ORDER = ["timeout", "not-executed", "seq-scan", "stale-statistics", "row-estimate", "sort", "invalid-index"]
+CHECK_ORDER = [
+    "timeout",
+    "not-executed",
+    "fk-trigger",
+    "seq-scan",
+    "stale-statistics",
+    "row-estimate",
+    "sort",
+    "invalid-index",
+]
 
 
 @dataclass
@@ -69,13 +94,9 @@ class Suggestion:
 # --------------------------------------------------------------------------------------- running EXPLAIN
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _table_key(schema: str | None, relname: str) -> str:
     """A name to_regclass() resolves exactly as the statement does (through search_path when unqualified)."""
-    return f"{_ident(schema)}.{_ident(relname)}" if schema else _ident(relname)
+    return (sql.Identifier(schema, relname) if schema else sql.Identifier(relname)).as_string(None)
 
 
 def _statement(text: str) -> str:
@@ -92,20 +113,39 @@ def _explain(conn: psycopg.Connection[Any], options: str, text: str, params: lis
     return plan[0]
 
 
-def _begin(conn: psycopg.Connection[Any], *, read_only: bool, opts: Options) -> None:
-    """Start the diagnosis transaction: read-only where possible, bounded in time and in lock waits."""
-    if read_only:
-        conn.execute("SET TRANSACTION READ ONLY")
-    conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{int(opts.timeout * 1000)}ms",))
-    conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{int(opts.lock_timeout * 1000)}ms",))
+def lock_wait_message(opts: Options) -> str:
+    return (
+        f"waited {opts.lock_timeout:g} s for a lock on the statement's tables and gave up (--lock-timeout); "
+        "something holds a strong lock: see pg_locks / pg_stat_activity"
+    )
 
 
 def run_explain(
-    conn: psycopg.Connection[Any], shape: Shape, text: str, opts: Options, report: Report
+    conn: psycopg.Connection[Any], shape: Shape, text: str, opts: Options, reach: Reach, report: Report
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The plan (with ANALYZE when that is safe) and how it was obtained. Always rolled back."""
-    analyze = not shape.writes or opts.analyze_writes
+    """The plan (with ANALYZE when that is safe) and how it was obtained. Always rolled back.
+
+    A read runs as the least-privileged diagnosis role (ops.safety); a write under --analyze-writes runs as
+    the login, since that role may only read, after ops.safety has checked everything writing it runs.
+    """
+    analyze = (not shape.writes or opts.analyze_writes) and reach.executable
     read_only = not shape.writes  # a write with --analyze-writes must be allowed to run (and is rolled back)
+    if shape.writes and not opts.analyze_writes:
+        report.add(
+            INFO,
+            "not-executed",
+            f"the statement changes data or state ({shape.why_write}): explained WITHOUT ANALYZE, so it did not run; "
+            "the plan shows estimates only",
+            "to see real timings run it with --analyze-writes (it executes, then is rolled back; "
+            "it holds row locks meanwhile)",
+        )
+    elif not reach.executable:
+        report.add(
+            INFO,
+            "not-executed",
+            "executing it would reach " + "; ".join(reach.not_executable) + ": explained WITHOUT ANALYZE, so it "
+            "did not run; the plan shows estimates only",
+        )
     how: dict[str, Any] = {
         "analyze": analyze,
         "read_only": read_only or not analyze,
@@ -113,22 +153,27 @@ def run_explain(
         "statement_timeout_s": opts.timeout,
         "lock_timeout_s": opts.lock_timeout,
         "kind": shape.kind,
+        "checked": reach.method,
+        "role": None,
     }
-    if shape.writes and not analyze:
-        report.add(
-            INFO,
-            "not-executed",
-            f"the statement changes data or state ({shape.why_write}): explained WITHOUT ANALYZE, so it did not run; "
-            "the plan shows estimates only",
-            "to see real timings run it with --analyze-writes (it executes, then is rolled back; "
-            "it holds row locks and advances sequences meanwhile)",
-        )
     options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
+    as_role = not shape.writes  # the diagnosis role reads only
     try:
-        _begin(conn, read_only=how["read_only"], opts=opts)
-        return _explain(conn, options, text, opts.params), how
+        with diagnosis_transaction(
+            conn, opts.timeout, opts.lock_timeout, read_only=how["read_only"], require_role=as_role
+        ) as session:
+            how["role"] = session.role
+            if session.fallback and analyze:
+                report.add(
+                    INFO,
+                    "diagnosis-role",
+                    session.fallback,
+                    f"ops roles apply   (creates {DIAGNOSIS_ROLE}), then GRANT {DIAGNOSIS_ROLE} TO <this login>;",
+                )
+                how.update(analyze=False)
+                options = "FORMAT JSON"
+            return _explain(conn, options, text, opts.params), how
     except errors.QueryCanceled:
-        conn.rollback()
         report.add(
             WARNING,
             "timeout",
@@ -137,7 +182,6 @@ def run_explain(
             "read the estimates in the plan, or rerun with a larger --timeout at a quiet hour",
         )
     except errors.ReadOnlySqlTransaction as exc:
-        conn.rollback()
         report.add(
             INFO,
             "not-executed",
@@ -145,26 +189,23 @@ def run_explain(
             "transaction stopped it: nothing changed; the plan shown is without ANALYZE",
         )
     except errors.LockNotAvailable:
-        conn.rollback()
-        raise OpsError(
-            f"waited {opts.lock_timeout:g} s for a lock on the statement's tables and gave up (--lock-timeout); "
-            "something holds a strong lock: see pg_locks / pg_stat_activity",
-            UNKNOWN,
-        ) from None
+        raise OpsError(lock_wait_message(opts), UNKNOWN) from None
+    except errors.InsufficientPrivilege as exc:
+        report.add(
+            INFO,
+            "diagnosis-role",
+            f"the diagnosis role {how['role']} may not read what the statement reads ({first_line(exc)}): "
+            "the plan shown is without ANALYZE",
+            f"ops roles apply   (grants SELECT on the app's tables to {DIAGNOSIS_ROLE})",
+        )
     except psycopg.Error as exc:
-        conn.rollback()
         raise OpsError(f"the database refused the statement: {first_line(exc)}", UNKNOWN) from None
-    finally:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
     how.update(analyze=False, read_only=True)
     try:
-        _begin(conn, read_only=True, opts=opts)
-        return _explain(conn, "FORMAT JSON", text, opts.params), how
+        with diagnosis_transaction(conn, opts.timeout, opts.lock_timeout, require_role=False):
+            return _explain(conn, "FORMAT JSON", text, opts.params), how
     except psycopg.Error as exc:
         raise OpsError(f"the database refused the statement: {first_line(exc)}", UNKNOWN) from None
-    finally:
-        conn.rollback()
 
 
 # --------------------------------------------------------------------------------------- reading the plan
@@ -213,6 +254,56 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
                 bits.append(f"{key.lower()} {node[key]}")
         lines.append("  " * len(ancestors) + f"{label} ({'; '.join(bits)})")
     return lines
+
+
+# --------------------------------------------------------------------------------------- triggers
+
+
+def trigger_findings(conn: psycopg.Connection[Any], plan: dict[str, Any], report: Report) -> list[dict[str, Any]]:
+    """Time spent in triggers (EXPLAIN ANALYZE's "Triggers"); a foreign key's trigger that dominates names its index.
+
+    A foreign key's trigger on the referenced table looks up the referencing rows for each row deleted or
+    updated; without an index leading with the referencing columns that lookup reads the whole table.
+    """
+    triggers = [
+        {
+            "name": t.get("Trigger Name", "?"),
+            "constraint": t.get("Constraint Name"),
+            "relation": t.get("Relation"),
+            "time_ms": float(t.get("Time", 0.0)),
+            "calls": int(t.get("Calls", 0)),
+        }
+        for t in plan.get("Triggers", [])
+    ]
+    total = plan.get("Execution Time") or 0.0
+    for t in sorted(triggers, key=lambda t: -t["time_ms"]):
+        if not t["constraint"] or t["time_ms"] < TRIGGER_MIN_MS or t["time_ms"] < TRIGGER_SHARE * total:
+            continue
+        fk = conn.execute(query("foreign_key_trigger"), {"trigger": t["name"]}).fetchone()
+        if not fk or fk["indexed"]:
+            continue
+        create = fk_index_sql(fk["schema"], fk["relname"], fk["columns"])
+        t["missing_index"] = create
+        report.add(
+            WARNING,
+            "fk-trigger",
+            f"{t['time_ms']:,.2f} ms of {total:,.2f} ms is spent in foreign key {t['constraint']}'s trigger on "
+            f"{t['relation']} ({t['calls']:,} call(s)): it looks up {fk['qualified']} by ({', '.join(fk['columns'])}) "
+            "and no index leads with those columns, so each lookup reads the whole table",
+            f"{create}\nas a migration: put that line in sql/migrations/<revision>_<NN>_<name>.sql, then "
+            "`ops migrate apply`",
+        )
+    return triggers
+
+
+def fk_index_sql(schema: str, relname: str, columns: list[str]) -> str:
+    """CREATE INDEX CONCURRENTLY on a foreign key's referencing columns, every identifier quoted."""
+    name = f"idx_{relname}_{'_'.join(columns)}"[:63]
+    return (
+        sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} ({});")
+        .format(sql.Identifier(name), sql.Identifier(schema, relname), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        .as_string(None)
+    )
 
 
 # --------------------------------------------------------------------------------------- the catalog
@@ -297,11 +388,25 @@ def suggest(shape: Shape, table: TableInfo, tables: dict[str, TableInfo]) -> Sug
         cols += [c for c in columns_of(shape.ranges, table, tables) if c not in eq][:1]
     if not cols:
         return None
-    relname = table.name.split(".")[-1].strip('"')
-    base = "_".join(c.replace(" DESC", "_desc") for c in cols)
-    name = f"idx_{relname}_{base}"[:63]
-    create = f"CREATE INDEX CONCURRENTLY {_ident(name) if not name.isidentifier() else name} ON {table.name} ({', '.join(cols)});"
+    create = index_sql(table, cols)
     return Suggestion(table=table.name, columns=cols, create_sql=create, covered_by=covering_index(cols, table))
+
+
+def index_sql(table: TableInfo, cols: list[str]) -> str:
+    """CREATE INDEX CONCURRENTLY for ``cols`` ("col" or "col DESC"), every identifier quoted (psycopg sql)."""
+    stats = table.stats or {}
+    relname = stats.get("relname") or table.name.split(".")[-1].strip('"')
+    target = sql.Identifier(stats["schema"], relname) if stats.get("schema") else sql.Identifier(relname)
+    base = "_".join(c.replace(" DESC", "_desc") for c in cols)
+    keys = [
+        sql.SQL("{} DESC").format(sql.Identifier(c.removesuffix(" DESC"))) if c.endswith(" DESC") else sql.Identifier(c)
+        for c in cols
+    ]
+    return (
+        sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} ({});")
+        .format(sql.Identifier(f"idx_{relname}_{base}"[:63]), target, sql.SQL(", ").join(keys))
+        .as_string(None)
+    )
 
 
 def covering_index(cols: list[str], table: TableInfo) -> str | None:
@@ -324,9 +429,20 @@ def prove_with_hypopg(
     conn: psycopg.Connection[Any], text: str, opts: Options, suggestions: list[Suggestion], report: Report
 ) -> dict[str, Any]:
     """Plan cost before and with each hypothetical index (nothing is built). Rolled back."""
-    state = conn.execute(query("extension_state"), {"name": "hypopg"}).fetchone() or {}
-    conn.rollback()
+    with conn.transaction(force_rollback=True):
+        state = conn.execute(query("extension_state"), {"name": "hypopg"}).fetchone() or {}
     result: dict[str, Any] = {"installed": bool(state.get("installed_version")), "used": False}
+    triggers = ddl_event_triggers(conn) if opts.hypopg_load and not state.get("installed_version") else []
+    if triggers:
+        report.add(
+            INFO,
+            "hypopg",
+            f"--hypopg-load not used: event trigger {', '.join(triggers)} would run its own code on CREATE EXTENSION; "
+            "the suggested index is not proven with a hypothetical index",
+            "CREATE EXTENSION hypopg; once, at a time of your choosing",
+        )
+        result["reason"] = "event triggers on DDL"
+        return result
     if not state.get("installed_version") and not (opts.hypopg_load and state.get("available")):
         why = (
             "hypopg is available on the server but not installed in this database"
@@ -343,8 +459,25 @@ def prove_with_hypopg(
         result["reason"] = why
         return result
     try:
-        _begin(conn, read_only=bool(state.get("installed_version")), opts=opts)
-        if not state.get("installed_version"):
+        _hypopg(conn, text, opts, suggestions, state, result)
+    except psycopg.Error as exc:
+        report.add(INFO, "hypopg", f"the hypothetical-index check failed: {first_line(exc)}")
+        result["error"] = first_line(exc)
+    return result
+
+
+def _hypopg(
+    conn: psycopg.Connection[Any],
+    text: str,
+    opts: Options,
+    suggestions: list[Suggestion],
+    state: dict[str, Any],
+    result: dict[str, Any],
+) -> None:
+    """Plan the statement (never run it) with each hypothetical index, as the login: hypopg is its tool."""
+    installed = bool(state.get("installed_version"))
+    with diagnosis_transaction(conn, opts.timeout, opts.lock_timeout, read_only=installed, require_role=False):
+        if not installed:
             conn.execute("CREATE EXTENSION hypopg")  # undone by the rollback below
             result["loaded_for_this_run"] = True
         before = _explain(conn, "FORMAT JSON", text, opts.params)["Plan"]["Total Cost"]
@@ -362,12 +495,6 @@ def prove_with_hypopg(
             }
             conn.execute("SELECT hypopg_reset()")
         result["used"] = True
-    except psycopg.Error as exc:
-        report.add(INFO, "hypopg", f"the hypothetical-index check failed: {first_line(exc)}")
-        result["error"] = first_line(exc)
-    finally:
-        conn.rollback()
-    return result
 
 
 # --------------------------------------------------------------------------------------- the diagnosis
@@ -395,12 +522,23 @@ def diagnose(dsn: str | None, text: str, opts: Options) -> Report:
 
 def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: Report) -> Report:
     with connect(dsn, autocommit=False) as conn:
-        plan, how = run_explain(conn, shape, text, opts, report)
         try:
-            _begin(conn, read_only=True, opts=opts)
+            reach = check_statement(conn, text, lock_timeout=opts.lock_timeout)
+        except errors.LockNotAvailable:
+            raise OpsError(lock_wait_message(opts), UNKNOWN) from None
+        except UnsafeStatement as exc:
+            report.add(
+                UNKNOWN,
+                "unsafe-statement",
+                str(exc),
+                "diagnose it by hand on a copy of the database; slow-query runs only built-in, effect-free code",
+            )
+            report.details.update({"statement": text.strip(), "params": opts.params})
+            return report
+        plan, how = run_explain(conn, shape, text, opts, reach, report)
+        with diagnosis_transaction(conn, opts.timeout, opts.lock_timeout, require_role=False):
             tables = load_tables(conn, plan, shape)
-        finally:
-            conn.rollback()
+            triggers = trigger_findings(conn, plan, report)
         suggestions = read_plan(plan, shape, tables, how, report)
         report.findings.sort(key=lambda f: CHECK_ORDER.index(f.check) if f.check in CHECK_ORDER else len(CHECK_ORDER))
         hypo = prove_with_hypopg(conn, text, opts, suggestions, report) if suggestions else None
@@ -418,6 +556,8 @@ def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: R
             "execution_ms": plan.get("Execution Time"),
             "planning_ms": plan.get("Planning Time"),
             "plan_lines": describe_plan(plan),
+            "triggers": triggers,
+            "trigger_ms": sum(t["time_ms"] for t in triggers),
             "suggestions": [s.__dict__ for s in suggestions],
             "hypopg": hypo,
             "tables": {
@@ -496,7 +636,8 @@ def read_plan(
                     "invalid-index",
                     f"index {ix['index']} on {table.name} is INVALID (a failed concurrent build): the planner ignores "
                     "it, yet every write still maintains it",
-                    f"ops migrate apply   (rebuilds INVALID indexes it declares), or: REINDEX INDEX CONCURRENTLY {ix['index']};",
+                    "ops migrate apply   (rebuilds INVALID indexes it declares), or: REINDEX INDEX CONCURRENTLY "
+                    f"{sql.Identifier(ix['schema'], ix['index']).as_string(None)};",
                 )
     suggestions = []
     for table in at_fault.values():
@@ -538,7 +679,11 @@ def statistics_findings(
                 "row-estimate",
                 f"{off} although its statistics are fresh ({when}): the sample misses this value's frequency, "
                 "or the filtered columns are correlated",
-                "\n".join(f"ALTER TABLE {table.name} ALTER COLUMN {c} SET STATISTICS 1000;" for c in cols) + f"\n{fix}",
+                "\n".join(
+                    f"ALTER TABLE {table.name} ALTER COLUMN {sql.Identifier(c).as_string(None)} SET STATISTICS 1000;"
+                    for c in cols
+                )
+                + f"\n{fix}",
             )
     elif table.stale:
         report.add(
@@ -560,7 +705,10 @@ def unmatched_indexes(table: TableInfo, shape: Shape, tables: dict[str, TableInf
         lead = ix["columns"][0].strip('"') if ix["columns"] else ""
         if lead in wrapped:
             msg = f"{ix['index']} ({', '.join(ix['columns'])}) cannot serve the filter: it wraps {lead} in {wrapped[lead]}()"
-            fix = f"index the expression instead: CREATE INDEX CONCURRENTLY ... ON {table.name} ({wrapped[lead]}({lead}));"
+            fix = (
+                "index the expression instead: CREATE INDEX CONCURRENTLY ... ON "
+                f"{table.name} ({wrapped[lead]}({sql.Identifier(lead).as_string(None)}));"
+            )
         elif lead in filtered:
             msg = (
                 f"{ix['index']} ({', '.join(ix['columns'])}) leads with the filtered column {lead}, yet the planner "
