@@ -90,8 +90,16 @@ def _roles_apply(dsn: str | None, schema: str | None, out: Outcome) -> None:
     if proc.returncode == OK:
         out.done.append(f"roles: {answer.get('summary', 'applied')}")
     else:
-        problems = answer.get("problems") or answer.get("could_not") or [answer.get("summary", "failed")]
-        out.failed += [f"roles: {p if isinstance(p, str) else json.dumps(p)}" for p in problems]
+        # ops roles apply --json: "failed" is [{"statement": ..., "error": ...}], one per statement not run
+        problems = answer.get("failed") or [answer.get("summary", "failed")]
+        out.failed += [f"roles: {_one_line(p)}" for p in problems]
+
+
+def _one_line(problem: Any) -> str:
+    if isinstance(problem, dict) and "error" in problem:
+        statement = " ".join(str(problem.get("statement", "")).split())
+        return f"{statement[:80]}: {problem['error']}"
+    return problem if isinstance(problem, str) else json.dumps(problem)
 
 
 def roles(conn: psycopg.Connection[Any], dsn: str | None, schema: str | None, dry_run: bool, out: Outcome) -> None:
