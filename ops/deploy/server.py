@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import posixpath
 import shlex
+from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -181,8 +182,6 @@ def app_database(prov: ProvisionSettings):
         return
     yield f"runuser -u postgres -- createdb -p {prov.port} -O {q(prov.login_role)} {q(prov.name)}"
     if prov.bootstrap_schema:
-        from pathlib import Path
-
         for path in sorted(Path(prov.bootstrap_schema).glob("*.sql")):
             remote = f"/tmp/s10-ops-bootstrap-{path.name}"
             yield from files.put._inner(src=str(path), dest=remote, mode="644")
