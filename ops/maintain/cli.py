@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.db import advisory_lock, check_dsn, check_dsns, connect, replica_connections
+from ops.db import advisory_lock, check_dsn, check_dsns, connect, mask_secrets, replica_connections
 from ops.errors import FAILED, OK, UNKNOWN, OpsError, UsageError
 from ops.maintain import analyze as analyze_mod
 from ops.maintain import bloat as bloat_mod
@@ -63,11 +63,12 @@ def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: 
         exc.reported = as_json and result is not None  # its JSON is already on stdout
         if report and not bad_input:
             code = exc.exit_code = UNKNOWN
+            message = mask_secrets(str(exc))  # as main() does for every final error line
             if as_json:
-                emit_json(UNKNOWN, f"UNKNOWN: {exc}", {"error": str(exc)})
-                exc.reported = True
+                emit_json(UNKNOWN, message, {"error": message})
             else:
-                line(f"UNKNOWN: {exc}")
+                line(f"UNKNOWN: {message}")
+            exc.reported = True  # said on stdout: main() adds only the stderr line of --json
         raise
     finally:
         if metrics_file and not bad_input:
