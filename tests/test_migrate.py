@@ -4,6 +4,7 @@ tampered, duplicates, unreachable, bad input."""
 from __future__ import annotations
 
 import json
+import select
 import shutil
 import subprocess
 import threading
@@ -328,14 +329,19 @@ def test_long_build_shows_progress_on_a_terminal(db, tmp_path):
     )
     os.close(replica)
     chunks = []
-    while True:
-        try:
-            data = os.read(primary, 65536)
-        except OSError:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # read until the process is gone and the terminal drained
+        ready, _, _ = select.select([primary], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(primary, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
             break
-        if not data:
-            break
-        chunks.append(data)
     proc.wait(timeout=300)
     os.close(primary)
     screen = b"".join(chunks).decode(errors="replace")
