@@ -187,7 +187,7 @@ def run_online(
 
 def drop_index_concurrently(
     conn: psycopg.Connection[Any],
-    index: str,
+    index: str | tuple[str, str],
     *,
     table: str,
     policy: RetryPolicy,
@@ -195,11 +195,13 @@ def drop_index_concurrently(
     log: Callable[[str], None] = lambda _m: None,
 ) -> None:
     """DROP INDEX CONCURRENTLY IF EXISTS, with the same lock retries."""
-    stmt = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(qualified(index))
-    run_online(conn, stmt, table=table, what=f"drop {index}", policy=policy, dsn=dsn, watch=False, log=log)
+    name = qualified(index)
+    stmt = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(name)
+    what = f"drop {name.as_string(None)}"
+    run_online(conn, stmt, table=table, what=what, policy=policy, dsn=dsn, watch=False, log=log)
 
 
-def qualified(name: str) -> sql.Composable:
-    """A possibly schema-qualified name as a safely quoted identifier."""
-    parts = name.split(".", 1)
+def qualified(name: str | tuple[str, str]) -> sql.Identifier:
+    """A (schema, name) pair, or a dotted name of plain identifiers, as a safely quoted identifier."""
+    parts = name if isinstance(name, tuple) else tuple(name.split(".", 1))
     return sql.Identifier(*parts)

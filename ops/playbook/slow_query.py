@@ -394,7 +394,8 @@ def diagnose(dsn: str | None, text: str, opts: Options) -> Report:
 
 
 def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: Report) -> Report:
-    with connect(dsn, autocommit=False) as conn:
+    # The statement names tables as the app does: resolve them through the server's search_path.
+    with connect(dsn, autocommit=False, search_path=None) as conn:
         plan, how = run_explain(conn, shape, text, opts, report)
         try:
             _begin(conn, read_only=True, opts=opts)
