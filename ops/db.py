@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -21,6 +22,10 @@ APPLICATION_NAME = "s10-ops"
 # a schema named like the role, or one put first in search_path, can then never capture a name
 # (CVE-2018-1058). Our statements name every user object with its schema.
 PINNED_SEARCH_PATH = "pg_catalog, pg_temp"
+# The three group roles of sql/roles.sql, named in every "permission denied" line.
+MAINTENANCE_ROLE = "s10_maintenance"  # migrate apply, reindex, analyze
+MONITORING_ROLE = "s10_monitoring"  # the reports and the exporter
+DIAGNOSIS_ROLE = "s10_diagnosis"  # the playbooks that read the app's tables
 ROLES_HINT = "sql/roles.sql; 'ops roles apply' creates it"
 
 
@@ -137,9 +142,17 @@ def connect(
     return conn
 
 
+def app_schemas(schemas: list[str] | None = None) -> list[str]:
+    """The schemas whose objects maintain and the playbooks read and act on: the given ones, else
+    S10_SCHEMA, else public. Same-named objects in any other schema are never read or touched."""
+    return list(schemas) if schemas else [os.environ.get("S10_SCHEMA") or "public"]
+
+
 def qualname(schema: str, name: str) -> str:
-    """``schema.name`` quoted as PostgreSQL needs it (for to_regclass, messages and logs)."""
-    return sql.Identifier(schema, name).as_string(None)
+    """``schema.name`` quoted where PostgreSQL needs it, as quote_ident does (for to_regclass and messages)."""
+    from pglast.stream import maybe_double_quote_name  # the parser's own keyword lists
+
+    return f"{maybe_double_quote_name(schema)}.{maybe_double_quote_name(name)}"
 
 
 def require_owner(

@@ -24,6 +24,7 @@ from psycopg import errors, sql
 
 from ops import SQL_DIR
 from ops.db import (
+    MAINTENANCE_ROLE,
     ROLES_HINT,
     PrivilegeError,
     advisory_lock,
@@ -52,7 +53,6 @@ from ops.sqlfiles import query
 LOCK_NAME = "migrate"
 LEDGER_TABLE = "ops_migrations"
 LEDGER_COLUMNS = ("id", "checksum", "applied_at", "duration_ms", "applied_by", "outcome")
-MAINTENANCE_ROLE = "s10_maintenance"
 Log = Callable[[str], None]
 
 

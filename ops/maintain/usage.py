@@ -14,6 +14,7 @@ from typing import Any
 
 import psycopg
 
+from ops.db import app_schemas
 from ops.errors import CRITICAL, OK, WARNING
 from ops.sqlfiles import query
 
@@ -30,10 +31,10 @@ def stats_age(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     return dict(row)
 
 
-def redundant(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+def redundant(conn: psycopg.Connection[Any], schemas: list[str] | None = None) -> list[dict[str, Any]]:
     """One finding per redundant index, naming the index that covers it."""
     found: dict[str, dict[str, Any]] = {}
-    for r in conn.execute(query("redundant_indexes")).fetchall():
+    for r in conn.execute(query("redundant_indexes"), {"schemas": app_schemas(schemas)}).fetchall():
         if r["qualified"] in found:
             continue
         why = "exact duplicate of" if r["exact_duplicate"] else "leading-column prefix of"
@@ -51,10 +52,10 @@ def redundant(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
     return list(found.values())
 
 
-def invalid(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+def invalid(conn: psycopg.Connection[Any], schemas: list[str] | None = None) -> list[dict[str, Any]]:
     """INVALID indexes that no running build is making, with the way to repair each."""
     out = []
-    for r in conn.execute(query("invalid_indexes")).fetchall():
+    for r in conn.execute(query("invalid_indexes"), {"schemas": app_schemas(schemas)}).fetchall():
         if r["reindex_leftover"]:
             reason = "leftover of an interrupted REINDEX CONCURRENTLY"
             fix = f"ops maintain reindex (drops it), or {drop_command(r['qualified'])}"
@@ -123,21 +124,23 @@ def findings(
     conn: psycopg.Connection[Any],
     min_stats_age: float = DEFAULT_MIN_STATS_AGE,
     replicas: list[psycopg.Connection[Any]] | None = None,
+    schemas: list[str] | None = None,
 ) -> dict[str, Any]:
     """The whole usage report: ``indexes``, ``unused``, ``redundant``, ``invalid``, ``stats``, ``nodes``, ``status``.
 
     With ``replicas``, scans are counted across the cluster before an index is called unused, and
-    the judgement waits until every node's counters are old enough.
+    the judgement waits until every node's counters are old enough. Only the app's ``schemas``.
     """
+    scope = {"schemas": app_schemas(schemas)}
     stats = stats_age(conn)
-    rows = [dict(r) for r in conn.execute(query("index_usage")).fetchall()]
+    rows = [dict(r) for r in conn.execute(query("index_usage"), scope).fetchall()]
     primary = node_name(conn)
     nodes = [{"node": primary, "role": "primary", **stats}]
     replica_rows: dict[str, list[dict[str, Any]]] = {}
     for rep_conn in replicas or []:
         name = node_name(rep_conn)
         nodes.append({"node": name, "role": "replica", **stats_age(rep_conn)})
-        replica_rows[name] = [dict(r) for r in rep_conn.execute(query("index_usage")).fetchall()]
+        replica_rows[name] = [dict(r) for r in rep_conn.execute(query("index_usage"), scope).fetchall()]
     merge_scans(rows, primary, replica_rows)
     youngest = min((n.get("age_s") or 0) for n in nodes)
     meaningful = youngest >= min_stats_age
@@ -149,8 +152,8 @@ def findings(
         "nodes": nodes,
         "indexes": rows,
         "unused": unused(rows) if meaningful else [],
-        "redundant": redundant(conn),
-        "invalid": invalid(conn),
+        "redundant": redundant(conn, schemas),
+        "invalid": invalid(conn, schemas),
     }
     report["status"] = CRITICAL if report["invalid"] else WARNING if report["unused"] or report["redundant"] else OK
     report["summary"] = summary_line(report)

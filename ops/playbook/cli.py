@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from ops.db import check_dsn
+from ops.maintain.cli import SchemaOpt
 from ops.output import emit_json, line
 from ops.playbook.report import Report
 
@@ -175,6 +176,7 @@ def index_health(
     min_size: Annotated[str, typer.Option("--min-size", help="Ignore bloat in indexes smaller than this.")] = "1MB",
     exact: Annotated[bool, typer.Option("--exact", help="Confirm bloat candidates with pgstatindex().")] = False,
     json: JsonOpt = False,
+    schema: SchemaOpt = None,
 ) -> None:
     """Invalid, redundant, unused and bloated indexes and stale statistics, each with its fix. Read-only."""
     from ops.maintain.units import parse_duration, parse_size
@@ -187,6 +189,7 @@ def index_health(
         bloat_critical=critical_bloat,
         bloat_min_size=parse_size(min_size, "--min-size"),
         exact=exact,
+        schemas=schema,
     )
     _finish(ih.index_health(check_dsn(dsn), opts), json)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pglast
 import psycopg
-from psycopg import errors
+from psycopg import errors, sql
 
 from ops.db import connect, first_line
 from ops.errors import UNKNOWN, WARNING
@@ -56,7 +56,9 @@ def top_queries(dsn: str | None, *, limit: int = 10, slow_ms: float = 100.0) -> 
             )
             return report
         try:
-            rows = conn.execute(query("top_queries"), {"limit": limit}).fetchall()
+            # the view lives in the extension's schema, whatever the search_path
+            stmt = sql.SQL(query("top_queries")).format(schema=sql.Identifier(state["schema"]))  # type: ignore[arg-type]
+            rows = conn.execute(stmt, {"limit": limit}).fetchall()
         except errors.ObjectNotInPrerequisiteState as exc:
             report.add(
                 UNKNOWN, "pg_stat_statements", f"pg_stat_statements is not loaded: {first_line(exc)}", PRELOAD_FIX

@@ -3,7 +3,8 @@
 -- classes, collations, sort options, expressions and predicate. A unique index counts as
 -- redundant only beside another unique index on exactly the same keys. An exact duplicate is
 -- reported once: the weaker one (not unique / not backing a constraint / newer). An index that
--- backs a constraint (e.g. a primary key) is never reported: it is the one that stays.
+-- backs a constraint (e.g. a primary key) is never reported: it is the one that stays. Only the app's
+-- schemas (%(schemas)s).
 WITH ix AS (
     SELECT i.indexrelid,
            i.indrelid,
@@ -30,8 +31,7 @@ WITH ix AS (
     JOIN pg_class t     ON t.oid = i.indrelid
     JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE i.indisvalid AND i.indisready
-      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname !~ '^pg_toast'
+      AND n.nspname = ANY (%(schemas)s::text[])
 )
 SELECT a.schema, a.table, a.index, a.qualified, a.bytes, a.definition,
        b.index      AS covered_by,
