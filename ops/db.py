@@ -102,7 +102,9 @@ def privilege_fix(message: str, user: str, grant_role: str | None = None) -> str
     return fix
 
 
-def privilege_error(exc: BaseException, user: str, grant_role: str | None = None, exit_code: int | None = None) -> PrivilegeError:
+def privilege_error(
+    exc: BaseException, user: str, grant_role: str | None = None, exit_code: int | None = None
+) -> PrivilegeError:
     message = first_line(exc)
     return PrivilegeError(f"permission denied: {message}: {privilege_fix(message, user, grant_role)}", exit_code)
 

@@ -250,7 +250,9 @@ def step_table(conn: psycopg.Connection[Any], step: IndexDecl | ConstraintDecl |
     return step.schema, step.table
 
 
-def require_rights(conn: psycopg.Connection[Any], work: list[tuple[Migration, list[Any]]], ledger: dict[str, Any], ledger_schema: str) -> None:
+def require_rights(
+    conn: psycopg.Connection[Any], work: list[tuple[Migration, list[Any]]], ledger: dict[str, Any], ledger_schema: str
+) -> None:
     """Before anything changes: the role owns every table it will index, and may create or write the ledger."""
     tables = {
         t for _mig, plan in work for step, action, _r in plan if action != "keep" and (t := step_table(conn, step))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import psycopg
 import pytest
 from psycopg import sql
 
@@ -20,7 +21,9 @@ def make_shadow(db, schema: str) -> None:
     s = sql.Identifier(schema)
     with db.connect() as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
-        conn.execute(sql.SQL("CREATE TABLE {}.users (id bigint PRIMARY KEY, email text, deleted_at timestamptz)").format(s))
+        conn.execute(
+            sql.SQL("CREATE TABLE {}.users (id bigint PRIMARY KEY, email text, deleted_at timestamptz)").format(s)
+        )
         conn.execute(sql.SQL("CREATE TABLE {}.sessions (id bigint PRIMARY KEY, token text, user_id bigint)").format(s))
         conn.execute(
             sql.SQL("ALTER TABLE {}.sessions SET (autovacuum_enabled = false)").format(s)
@@ -31,7 +34,9 @@ def make_shadow(db, schema: str) -> None:
         conn.execute(sql.SQL("INSERT INTO {}.sessions SELECT g, 't' || g, g FROM generate_series(1, 2000) g").format(s))
         conn.execute(sql.SQL("CREATE INDEX ix_users_email ON {}.users (id, email)").format(s))
         conn.execute(sql.SQL("CREATE INDEX shadow_only_redundant ON {}.users (id)").format(s))
-        with pytest.raises(Exception):  # duplicates: the failed build leaves an INVALID index behind
+        with pytest.raises(
+            psycopg.errors.UniqueViolation
+        ):  # duplicates: the failed build leaves an INVALID index behind
             conn.execute(sql.SQL("CREATE UNIQUE INDEX CONCURRENTLY shadow_only_invalid ON {}.users (email)").format(s))
         conn.execute(sql.SQL("ANALYZE {}.users").format(s))
 
