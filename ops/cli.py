@@ -171,7 +171,7 @@ def _register_optional() -> None:
     """Subcommand groups that live in their own modules: each has ``register(app)``."""
     import importlib
 
-    for module in ("ops.maintain.cli", "ops.playbook.cli", "ops.render"):
+    for module in ("ops.maintain.cli", "ops.playbook.cli", "ops.render", "ops.roles"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -91,12 +91,17 @@ def privilege_fix(message: str, user: str, grant_role: str | None = None) -> str
         fix = f"GRANT SELECT ON {m[1]} TO {who}"
     elif m := re.search(r"permission denied for function (\S+)", message):
         fix = f"GRANT EXECUTE ON FUNCTION {m[1]} TO {who}"
-        if m[1].startswith("pgstat"):
+        if "pgstat" in m[1]:  # pgstattuple: PostgreSQL grants its functions to pg_stat_scan_tables
             fix += f" (for pgstattuple's functions: GRANT pg_stat_scan_tables TO {who})"
     elif m := re.search(r"permission denied for schema (\S+)", message):
         fix = f"GRANT USAGE ON SCHEMA {m[1]} TO {who} (and CREATE, where ops creates its ledger)"
     elif m := re.search(r"privileges of (?:the )?\"?(pg_\w+)", message):
         fix = f"GRANT {m[1]} TO {who}"
+    elif "to create role" in message or "admin option" in message or "must have admin" in message:
+        fix = (
+            f"creating roles and granting membership needs CREATEROLE (or a superuser): ALTER ROLE {who} CREATEROLE, "
+            "or on a managed database run it as the provider's admin role"
+        )
     if grant_role:
         fix += f"; the {grant_role} role gives it: GRANT {grant_role} TO {who} ({ROLES_HINT})"
     return fix
@@ -106,7 +111,8 @@ def privilege_error(
     exc: BaseException, user: str, grant_role: str | None = None, exit_code: int | None = None
 ) -> PrivilegeError:
     message = first_line(exc)
-    return PrivilegeError(f"permission denied: {message}: {privilege_fix(message, user, grant_role)}", exit_code)
+    head = message if message.startswith("permission denied") else f"permission denied: {message}"
+    return PrivilegeError(f"{head}: {privilege_fix(message, user, grant_role)}", exit_code)
 
 
 def connect(
