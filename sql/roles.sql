@@ -6,14 +6,20 @@
 -- owns tables in the app's schema (`ops roles apply` runs those statements once per owner, never for a
 -- superuser). A statement marked `-- when: ledger exists` runs only once the ledger table is there.
 
+-- The roles themselves: group roles that cannot log in and hold no attribute beyond INHERIT.
+DO $roles$
+DECLARE r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY['s10_monitoring', 's10_diagnosis', 's10_maintenance'] LOOP
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+      EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOSUPERUSER NOREPLICATION NOBYPASSRLS NOCREATEDB NOCREATEROLE', r);
+    END IF;
+  END LOOP;
+END $roles$;
+
 -- s10_monitoring: ops maintain usage / bloat (also --exact) and the exporter.
 -- pg_monitor = pg_read_all_stats (every backend's statistics and query text), pg_read_all_settings,
 -- and pg_stat_scan_tables (may execute pgstattuple's pgstatindex).
-DO $roles$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 's10_monitoring') THEN
-    CREATE ROLE s10_monitoring NOLOGIN NOSUPERUSER NOREPLICATION NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-  END IF;
-END $roles$;
 GRANT pg_monitor TO s10_monitoring;
 GRANT USAGE ON SCHEMA :"schema" TO s10_monitoring;
 -- pg_stats shows a column's statistics only to roles that may read the column: the bloat estimate needs them.
@@ -21,11 +27,6 @@ GRANT SELECT ON ALL TABLES IN SCHEMA :"schema" TO s10_monitoring;
 
 -- s10_diagnosis: the playbooks that run the app's statements (slow-query). Reads the app's tables and
 -- nothing else: no superuser, no replication, no BYPASSRLS, and not a member of pg_signal_backend.
-DO $roles$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 's10_diagnosis') THEN
-    CREATE ROLE s10_diagnosis NOLOGIN NOSUPERUSER NOREPLICATION NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-  END IF;
-END $roles$;
 GRANT USAGE ON SCHEMA :"schema" TO s10_diagnosis;
 GRANT SELECT ON ALL TABLES IN SCHEMA :"schema" TO s10_diagnosis;
 REVOKE pg_signal_backend FROM s10_diagnosis;
@@ -34,11 +35,6 @@ REVOKE pg_signal_backend FROM s10_diagnosis;
 -- and ANALYZE need the table owner's rights before PostgreSQL 17 (no MAINTAIN privilege yet), so it is a
 -- member of the role that owns the app's tables; it reads what the reports read (s10_monitoring: bloat,
 -- blockers, build progress, the data directory's free space) and keeps the ledger.
-DO $roles$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 's10_maintenance') THEN
-    CREATE ROLE s10_maintenance NOLOGIN NOSUPERUSER NOREPLICATION NOBYPASSRLS NOCREATEDB NOCREATEROLE;
-  END IF;
-END $roles$;
 GRANT s10_monitoring TO s10_maintenance;
 GRANT USAGE ON SCHEMA :"schema" TO s10_maintenance;
 GRANT :"owner" TO s10_maintenance;
