@@ -74,7 +74,7 @@ def _json(proc) -> dict:
     return json.loads(proc.stdout)
 
 
-def test_every_command_touches_and_reports_only_the_declared_objects(shadowed, ops):
+def test_migrate_touches_and_reports_only_the_declared_objects(shadowed, ops):
     db, schema = shadowed
     before = snapshot(db, schema)
 
@@ -90,7 +90,15 @@ def test_every_command_touches_and_reports_only_the_declared_objects(shadowed, o
     assert ver.returncode == 0 and _json(ver)["ok"], ver.stdout
     again = ops("migrate", "apply", check=True)
     assert "nothing to do" in again.stderr
+    assert snapshot(db, schema) == before, f"schema {schema} was changed"
 
+
+def test_maintain_and_index_health_read_and_act_on_the_app_schema_only(shadowed, ops):
+    db, schema = shadowed
+    before = snapshot(db, schema)
+    db.execute(
+        "INSERT INTO public.users (email, name, created_at) SELECT 'u' || g, 'U', now() FROM generate_series(1, 500) g"
+    )
     db.execute("ANALYZE public.users; ANALYZE public.sessions")
     usage = ops("maintain", "usage", "--json")
     rep = _json(usage)
@@ -110,7 +118,6 @@ def test_every_command_touches_and_reports_only_the_declared_objects(shadowed, o
     assert analyze.returncode == 0, analyze.stdout + analyze.stderr
 
     assert snapshot(db, schema) == before, f"schema {schema} was changed"
-    assert ops("migrate", "verify").returncode == 0
 
 
 def test_a_foreign_ops_migrations_table_is_refused_in_one_line(db, ops):
@@ -130,3 +137,21 @@ def test_the_ledger_lives_in_the_configured_schema(db, ops):
     assert db.fetchall("SELECT to_regclass('public.ops_migrations')") == [(None,)]
     assert ops("migrate", "status", "--ledger-schema", "ops").returncode == 0
     assert ops("migrate", "status").returncode == 1  # the public ledger is empty: all pending
+
+
+def test_a_migration_that_names_its_schema_changes_only_that_schema(db, ops, tmp_path):
+    db.execute(
+        "CREATE SCHEMA app; CREATE TABLE app.t (x int, y int); CREATE INDEX ix_old ON app.t (y);"
+        "CREATE TABLE public.t (x int, y int); CREATE INDEX ix_t_x ON public.t (y); CREATE INDEX ix_old ON public.t (x)"
+    )
+    (tmp_path / "aaaaaaaaaaaa_01_ix_t_x.sql").write_text("CREATE INDEX CONCURRENTLY ix_t_x ON app.t (x);\n")
+    (tmp_path / "aaaaaaaaaaab_01_drop_ix_old.sql").write_text("DROP INDEX CONCURRENTLY app.ix_old;\n")
+    public_before = snapshot(db, "public")
+    ops("migrate", "apply", "--migrations-dir", str(tmp_path), check=True)
+    assert db.fetchall("SELECT indexdef FROM pg_indexes WHERE schemaname = 'app' ORDER BY 1") == [
+        ("CREATE INDEX ix_t_x ON app.t USING btree (x)",)
+    ]
+    ours = {"ops_migrations", "ops_migrations_pkey"}  # the ledger, which lives in public
+    assert {k: v for k, v in snapshot(db, "public").items() if k not in ours} == public_before
+    assert ops("migrate", "verify", "--migrations-dir", str(tmp_path)).returncode == 0
+    assert ops("migrate", "status", "--migrations-dir", str(tmp_path)).returncode == 0
