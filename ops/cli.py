@@ -17,7 +17,7 @@ try:  # typer >= 0.20 vendors click as typer._click; older releases use click it
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
-from ops.db import check_dsn, connect
+from ops.db import PrivilegeError, check_dsn, connect
 from ops.errors import CRITICAL, OK, USAGE, WARNING, ConnectError, OpsError, UsageError
 
 # ops.migrate (pglast) and the other groups' heavy modules load inside the commands that use
@@ -206,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"ops: error: {exc}", file=sys.stderr)
         code = exc.exit_code
         if not exc.reported and "--json" in (argv if argv is not None else sys.argv[1:]):
-            kind = "error" if isinstance(exc, UsageError | ConnectError) else "action"
+            kind = "error" if isinstance(exc, UsageError | ConnectError | PrivilegeError) else "action"
             emit_json(code, str(exc), {"error": str(exc)}, kind=kind)  # machines read stdout only
     except KeyboardInterrupt:
         print("ops: interrupted", file=sys.stderr)
