@@ -17,8 +17,9 @@ try:  # typer >= 0.20 vendors click as typer._click; older releases use click it
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
-from ops.db import PrivilegeError, check_dsn, connect
+from ops.db import PrivilegeError, check_dsn, connect, mask_secrets
 from ops.errors import CRITICAL, OK, USAGE, WARNING, ConnectError, OpsError, UsageError
+from ops.options import bad_parameter_message, number
 
 # ops.migrate (pglast) and the other groups' heavy modules load inside the commands that use
 # them: the deploy's fact runs `ops migrate status` on every deploy, so start-up time counts.
@@ -107,12 +108,10 @@ def migrate_apply(
     dsn: DsnOpt = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print what would run; change nothing.")] = False,
     lock_timeout: Annotated[
-        float, typer.Option("--lock-timeout", min=0.05, max=600, help="Seconds each attempt may wait for a lock.")
+        float, number("--lock-timeout", low=0.05, high=600, help="Seconds each attempt may wait for a lock.")
     ] = 3.0,
-    retries: Annotated[int, typer.Option("--retries", min=0, max=100, help="Attempts after the first.")] = 5,
-    wait: Annotated[
-        float, typer.Option("--wait", min=0, max=86400, help="Seconds to wait for another run's lock.")
-    ] = 60.0,
+    retries: Annotated[int, number("--retries", low=0, high=100, integer=True, help="Attempts after the first.")] = 5,
+    wait: Annotated[float, number("--wait", low=0, high=86400, help="Seconds to wait for another run's lock.")] = 60.0,
     to: Annotated[
         str | None, typer.Option("--to", help="Apply up to this revision (e.g. 0607bc5b8537) or migration id.")
     ] = None,
@@ -195,19 +194,21 @@ def main(argv: list[str] | None = None) -> None:
         code = USAGE
     except click_exc.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "ops"
-        print(f"{where}: error: {exc.format_message()} (see '{where} --help')", file=sys.stderr)
+        message = bad_parameter_message(exc) if isinstance(exc, click_exc.BadParameter) else exc.format_message()
+        print(f"{where}: error: {message} (see '{where} --help')", file=sys.stderr)
         code = USAGE
         if "--json" in (argv if argv is not None else sys.argv[1:]):
-            emit_json(code, exc.format_message(), {"error": exc.format_message()}, kind="error")
+            emit_json(code, message, {"error": message}, kind="error")
     except typer.Abort:
         print("ops: aborted", file=sys.stderr)
         code = 130
     except OpsError as exc:
-        print(f"ops: error: {exc}", file=sys.stderr)
+        message = mask_secrets(str(exc))  # messages are built masked; this is the last line of defence
+        print(f"ops: error: {message}", file=sys.stderr)
         code = exc.exit_code
         if not exc.reported and "--json" in (argv if argv is not None else sys.argv[1:]):
             kind = "error" if isinstance(exc, UsageError | ConnectError | PrivilegeError) else "action"
-            emit_json(code, str(exc), {"error": str(exc)}, kind=kind)  # machines read stdout only
+            emit_json(code, message, {"error": message}, kind=kind)  # machines read stdout only
     except KeyboardInterrupt:
         print("ops: interrupted", file=sys.stderr)
         code = 130

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import re
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -29,25 +31,81 @@ DIAGNOSIS_ROLE = "s10_diagnosis"  # the playbooks that read the app's tables
 ROLES_HINT = "sql/roles.sql; 'ops roles apply' creates it"
 
 
+# Connection parameters that carry a secret: never on a command line, never echoed back.
+SECRET_KEYS = ("password", "sslpassword")
+_KEY = r"(?:ssl)?password"
+# keyword form: password=secret, password = 'se cret', password='it\'s'
+_KEYWORD_SECRET = re.compile(rf"(\b{_KEY}\s*=\s*)('(?:[^'\\]|\\.)*'?|[^\s&'\"]+)", re.IGNORECASE)
+# URI form: scheme://user:secret@host (libpq ends the user info at the last "@" before the first "/")
+_URI_SECRET = re.compile(r"([a-z][a-z0-9+.-]*://[^:/@\s\"]*:)([^/\s\"]*)(@)", re.IGNORECASE)
+MASK = "***"
+
+
+def secrets_in(dsn: str) -> list[str]:
+    """The password-like values written in a DSN (keyword or URI form), as written and percent-decoded."""
+    from urllib.parse import unquote
+
+    found = [m.group(2).strip("'") for m in _KEYWORD_SECRET.finditer(dsn)]
+    found += [m.group(2) for m in _URI_SECRET.finditer(dsn)]
+    return [v for s in found if s for v in {s, unquote(s)} if len(v) >= 2]
+
+
+def mask_secrets(text: str, dsn: str | None = None) -> str:
+    """``text`` with every password in it replaced by ***: keyword and URI forms, and the literal
+    values found in ``dsn`` (libpq quotes a bad URI's pieces in its error messages)."""
+    for secret in sorted(secrets_in(dsn or ""), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    text = _URI_SECRET.sub(lambda m: m.group(1) + MASK + m.group(3), text)
+    return _KEYWORD_SECRET.sub(lambda m: m.group(1) + MASK, text)
+
+
 def check_dsn(dsn: str | None) -> str:
-    """Validate a --dsn: it must parse, and it must not carry a password (use PGPASSFILE or a service)."""
+    """Validate a --dsn: it must parse, and it must not carry a password or an SSL key passphrase
+    (use PGPASSFILE or a service). No message ever repeats a password written in it."""
     if not dsn:
         return ""
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
-        raise UsageError(f"bad --dsn: {first_line(exc)}") from None
-    if params.get("password"):
+        raise UsageError(f"bad --dsn: {first_line(exc, dsn)}") from None
+    given = [key for key in SECRET_KEYS if params.get(key)]
+    if given:
         raise UsageError(
-            "--dsn must not contain a password (it would show in ps and shell history); "
+            f"--dsn must not contain a {' or '.join(given)} (it would show in ps and shell history); "
             "use PGPASSFILE or a service in PGSERVICEFILE"
         )
     return dsn
 
 
-def first_line(exc: BaseException) -> str:
+def check_dsns(dsns: list[str] | None, flag: str = "--replica") -> None:
+    """``check_dsn`` for each DSN of a repeatable option, before anything connects."""
+    for dsn in dsns or []:
+        try:
+            check_dsn(dsn)
+        except UsageError as exc:
+            raise UsageError(str(exc).replace("--dsn", flag)) from None
+
+
+def redact_dsn(dsn: str) -> str:
+    """A DSN fit for a message: any password in it masked."""
+    return mask_secrets(dsn, dsn)
+
+
+def first_line(exc: BaseException, dsn: str | None = None) -> str:
+    """An error's first line for a person, with any password masked (libpq may quote the DSN)."""
     text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__
+    return mask_secrets(text.splitlines()[0], dsn) if text else exc.__class__.__name__
+
+
+@functools.cache
+def warn_pgpassword() -> None:
+    """Once per process: PGPASSWORD works, but any process of the same user can read it."""
+    if os.environ.get("PGPASSWORD"):
+        print(
+            "ops: warning: PGPASSWORD is set; it is used, but it is readable in /proc/PID/environ: "
+            "put the password in a PGPASSFILE (~/.pgpass, mode 0600) instead",
+            file=sys.stderr,
+        )
 
 
 class PrivilegeError(OpsError):
@@ -130,6 +188,7 @@ def connect(
     the s10 role whose grants the job needs, for the one-line "permission denied" errors.
     """
     dsn = check_dsn(dsn)
+    warn_pgpassword()
     try:
         conn = OpsConnection.connect(
             dsn,
@@ -139,9 +198,9 @@ def connect(
             connect_timeout=connect_timeout,
         )
     except psycopg.OperationalError as exc:
-        raise ConnectError(f"cannot connect to the database: {first_line(exc)}") from None
+        raise ConnectError(f"cannot connect to the database: {first_line(exc, dsn)}") from None
     except psycopg.ProgrammingError as exc:
-        raise UsageError(f"bad connection settings: {first_line(exc)}") from None
+        raise UsageError(f"bad connection settings: {first_line(exc, dsn)}") from None
     conn.grant_role = grant_role
     if search_path is not None:
         conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (search_path,))
@@ -235,12 +294,13 @@ def advisory_lock(conn: psycopg.Connection[Any], name: str, wait: float) -> Iter
 def replica_connections(dsns: list[str] | None) -> Iterator[list[psycopg.Connection[dict[str, Any]]]]:
     """Connections to each replica DSN, closed afterwards; an unreachable one is named (UNKNOWN)."""
     conns: list[psycopg.Connection[dict[str, Any]]] = []
+    check_dsns(dsns)
     try:
         for dsn in dsns or []:
             try:
-                conns.append(connect(check_dsn(dsn)))
+                conns.append(connect(dsn))
             except ConnectError as exc:
-                raise ConnectError(f"replica {dsn}: {exc}") from None
+                raise ConnectError(f"replica {redact_dsn(dsn)}: {exc}") from None
         yield conns
     finally:
         for c in conns:

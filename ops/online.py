@@ -24,6 +24,11 @@ from ops.errors import OpsError
 from ops.output import err_console
 from ops.sqlfiles import query
 
+# Waits that another session caused, so another attempt may succeed: lock_timeout, a cancel, and a
+# deadlock (e.g. a build beside ``maintain reindex``: the server aborts one of the two; its INVALID
+# leftover is dropped by ``cleanup`` before the retry).
+RETRIED = (errors.LockNotAvailable, errors.QueryCanceled, errors.DeadlockDetected)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -141,7 +146,7 @@ def run_online(
     """Run one online DDL statement with lock_timeout, pre-flight waits and bounded retries.
 
     ``cleanup`` runs after every failed attempt (e.g. drop the INVALID index a failed
-    concurrent build leaves). Errors other than lock waits are not retried.
+    concurrent build leaves). Lock timeouts, cancels and deadlocks are retried; other errors are not.
     """
     attempts = policy.retries + 1
     seen: dict[int, dict[str, Any]] = {}
@@ -168,7 +173,7 @@ def run_online(
                 else:
                     conn.execute(statement)
                 return
-            except (errors.LockNotAvailable, errors.QueryCanceled) as exc:
+            except RETRIED as exc:
                 log(f"  {what}: {first_line(exc)} (attempt {attempt + 1}/{attempts})")
                 if cleanup:
                     cleanup()
@@ -185,9 +190,18 @@ def run_online(
     raise Blocked(what, list(live.values()) or list(seen.values()), attempts)
 
 
+#: An object's name: ``(schema, name)`` as the catalog spells them, or ``"schema.name"`` / ``"name"``
+#: when no part holds a dot (a schema may be called "Odd.Schema": pass the pair then).
+Name = str | tuple[str, str]
+
+
+def display(name: Name) -> str:
+    return ".".join(name) if isinstance(name, tuple) else name
+
+
 def drop_index_concurrently(
     conn: psycopg.Connection[Any],
-    index: str | tuple[str, str],
+    index: Name,
     *,
     table: str,
     policy: RetryPolicy,
@@ -195,13 +209,12 @@ def drop_index_concurrently(
     log: Callable[[str], None] = lambda _m: None,
 ) -> None:
     """DROP INDEX CONCURRENTLY IF EXISTS, with the same lock retries."""
-    name = qualified(index)
-    stmt = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(name)
-    what = f"drop {name.as_string(None)}"
-    run_online(conn, stmt, table=table, what=what, policy=policy, dsn=dsn, watch=False, log=log)
+    stmt = sql.SQL("DROP INDEX CONCURRENTLY IF EXISTS {}").format(qualified(index))
+    run_online(conn, stmt, table=table, what=f"drop {display(index)}", policy=policy, dsn=dsn, watch=False, log=log)
 
 
-def qualified(name: str | tuple[str, str]) -> sql.Identifier:
-    """A (schema, name) pair, or a dotted name of plain identifiers, as a safely quoted identifier."""
-    parts = name if isinstance(name, tuple) else tuple(name.split(".", 1))
-    return sql.Identifier(*parts)
+def qualified(name: Name) -> sql.Composable:
+    """A possibly schema-qualified name as a safely quoted identifier (the one quoting helper)."""
+    if isinstance(name, tuple):
+        return sql.Identifier(*name)
+    return sql.Identifier(*name.split(".", 1))

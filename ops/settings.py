@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ops.errors import UsageError
 
@@ -35,11 +35,11 @@ PG_ENV_KEYS = {
 class DbSettings(BaseModel):
     """How the deploy reaches the primary's database and runs ``ops`` there."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # inputs may hold secrets
 
     ops_bin: str = Field(description="Path of the ops console script on the host")
     pg_env: dict[str, str] = Field(default_factory=dict, description="libpq environment, no password")
-    lock_timeout: float = Field(3.0, gt=0, le=600)
+    lock_timeout: float = Field(3.0, ge=0.05, le=600)  # the range of the CLI's --lock-timeout
     retries: int = Field(5, ge=0, le=100)
 
     @field_validator("pg_env")
@@ -90,7 +90,7 @@ CRON_FIELD = re.compile(r"^[0-9*,/-]+$")
 class MaintenanceJob(BaseModel):
     """One scheduled maintenance job: when it runs and the extra flags its commands get."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # inputs may hold secrets
 
     schedule: str = Field(description="Five cron fields: minute hour day-of-month month day-of-week")
     weekday: int | None = Field(
@@ -121,7 +121,7 @@ class MaintenanceJob(BaseModel):
 class MaintenanceSettings(BaseModel):
     """Where and when the deploy installs ``ops maintain`` jobs on the database primary."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)  # inputs may hold secrets
 
     cron_file: str = Field("/etc/cron.d/s10-ops-maintenance", description="The crontab file the deploy writes")
     cron_user: str = Field(
@@ -159,12 +159,26 @@ class MaintenanceSettings(BaseModel):
     def _replica_dsns(cls, value: list[str]) -> list[str]:
         from ops.db import check_dsn
 
-        for dsn in value:
+        for number, dsn in enumerate(value, 1):
             try:
                 check_dsn(dsn)
-            except UsageError as exc:
-                raise ValueError(str(exc).replace("--dsn", "a replica DSN")) from None
+            except UsageError as exc:  # its message never repeats a password (ops.db.mask_secrets)
+                reason = str(exc).replace("bad --dsn: ", "cannot parse it: ").replace("--dsn ", "")
+                raise ValueError(f"replica DSN #{number}: {reason}") from None
         return value
+
+    @model_validator(mode="after")
+    def _job_options(self) -> MaintenanceSettings:
+        """Each job's extra flags must be ones its command takes, with values in range."""
+        from ops.options import check_command_line
+
+        for job in ("usage", "reindex", "bloat"):
+            options = getattr(self, job).options
+            try:
+                check_command_line(["maintain", job], options)
+            except UsageError as exc:
+                raise ValueError(f"{job}.options {options}: {exc}") from None
+        return self
 
     @field_validator("cron_user")
     @classmethod

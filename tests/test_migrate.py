@@ -248,7 +248,7 @@ def test_unreachable_database_is_one_clear_line(db, ops):
     "args, message",
     [
         (("migrate", "apply", "--to", "deadbeef0000"), "unknown revision 'deadbeef0000'"),
-        (("migrate", "apply", "--lock-timeout", "soon"), "Invalid value for '--lock-timeout'"),
+        (("migrate", "apply", "--lock-timeout", "soon"), "--lock-timeout: 'soon' is not a number from 0.05 to 600"),
         (("migrate", "apply", "--frobnicate"), "No such option: --frobnicate"),
         (("migrate", "status", "--dsn", "host=x password=hunter2"), "--dsn must not contain a password"),
         (("migrate", "status", "--dsn", "nonsense"), "bad --dsn"),

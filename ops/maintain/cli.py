@@ -14,15 +14,16 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.db import MONITORING_ROLE, advisory_lock, check_dsn, connect, replica_connections
+from ops.db import MONITORING_ROLE, advisory_lock, check_dsn, check_dsns, connect, replica_connections
 from ops.errors import FAILED, OK, UNKNOWN, OpsError, UsageError
 from ops.maintain import analyze as analyze_mod
 from ops.maintain import bloat as bloat_mod
 from ops.maintain import metrics
 from ops.maintain import reindex as reindex_mod
 from ops.maintain import usage as usage_mod
-from ops.maintain.units import human_bytes, human_duration, parse_duration, parse_size
+from ops.maintain.units import human_bytes, human_duration
 from ops.online import RetryPolicy
+from ops.options import MB, check_order, duration, metrics_file, number, size
 from ops.output import emit_json, info, line, table
 
 maintain_app = typer.Typer(help=__doc__, no_args_is_help=True)
@@ -34,11 +35,11 @@ DsnOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 MetricsOpt = Annotated[
     str | None,
-    typer.Option("--metrics-file", help="Also write a Prometheus textfile here (atomically; e.g. for node_exporter)."),
+    metrics_file("Also write a Prometheus textfile here (atomically; e.g. for node_exporter)."),
 ]
-LockWaitOpt = Annotated[
-    float, typer.Option("--lock-wait", min=0, max=86400, help="Seconds to wait for another run's lock.")
-]
+LockWaitOpt = Annotated[float, number("--lock-wait", low=0, high=86400, help="Seconds to wait for another run's lock.")]
+LockTimeoutHelp = "Seconds each attempt may wait for a lock."
+RetriesOpt = Annotated[int, number("--retries", low=0, high=100, integer=True, help="Attempts after the first.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print what would run; change nothing.")]
 SchemaOpt = Annotated[
     list[str] | None,
@@ -57,9 +58,10 @@ def register(app: typer.Typer) -> None:
 
 def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: Callable[[], tuple[Any, int]]) -> None:
     """Run one job: exit code, metrics file (also on failure), UNKNOWN for a report that could not check."""
-    metrics.check_path(metrics_file)
+    metrics.check_path(metrics_file)  # the option's type checked it already; a direct caller gets the same rule
     t0 = time.monotonic()
     result, code, bad_input = None, UNKNOWN if report else FAILED, False
+    metrics_failed = False
     try:
         result, code = body()
     except OpsError as exc:
@@ -77,8 +79,18 @@ def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: 
         raise
     finally:
         if metrics_file and not bad_input:
-            metrics.write(metrics_file, job, code, time.monotonic() - t0, result)
-    raise typer.Exit(code)
+            metrics_failed = _write_metrics(metrics_file, job, code, time.monotonic() - t0, result)
+    raise typer.Exit(code if not metrics_failed or code else UNKNOWN if report else FAILED)
+
+
+def _write_metrics(path: str, job: str, code: int, seconds: float, result: Any) -> bool:
+    """Write the textfile; on failure say so in one line (the job's own outcome still decides the exit)."""
+    try:
+        metrics.write(path, job, code, seconds, result)
+    except OpsError as exc:
+        info(f"ops: error: {exc}")
+        return True
+    return False
 
 
 def _report_lock(conn: Any, job: str, wait: float) -> Any:
@@ -91,11 +103,13 @@ def usage_cmd(
     json: JsonOpt = False,
     metrics_file: MetricsOpt = None,
     min_stats_age: Annotated[
-        str,
-        typer.Option(
-            "--min-stats-age", help="Report unused indexes only when the scan counters are at least this old (e.g. 7d)."
+        float,
+        duration(
+            "--min-stats-age",
+            default="7d",
+            help="Report unused indexes only when the scan counters are at least this old (e.g. 7d).",
         ),
-    ] = "7d",
+    ] = 7 * 86400,
     lock_wait: LockWaitOpt = 10.0,
     replica: Annotated[
         list[str] | None,
@@ -111,7 +125,7 @@ def usage_cmd(
     Never drops anything: each finding carries the command a person may run. Exit 0 OK, 1 WARNING
     (redundant or unused), 2 CRITICAL (invalid), 3 UNKNOWN.
     """
-    min_age = parse_duration(min_stats_age, "--min-stats-age")
+    check_dsns(replica)
 
     def body() -> tuple[Any, int]:
         with (
@@ -119,7 +133,7 @@ def usage_cmd(
             _report_lock(conn, "usage", lock_wait),
             replica_connections(replica) as rconns,
         ):
-            rep = usage_mod.findings(conn, min_stats_age=min_age, replicas=rconns, schemas=schema)
+            rep = usage_mod.findings(conn, min_stats_age=min_stats_age, replicas=rconns, schemas=schema)
         if json:
             emit_json(rep["status"], rep["summary"], rep)
         else:
@@ -174,9 +188,11 @@ def bloat_cmd(
     exact: Annotated[
         bool, typer.Option("--exact", help="Confirm candidates with pgstatindex() (reads those indexes whole).")
     ] = False,
-    warning: Annotated[float, typer.Option("--warning", min=0, max=100, help="WARNING at this bloat %.")] = 40.0,
-    critical: Annotated[float, typer.Option("--critical", min=0, max=100, help="CRITICAL at this bloat %.")] = 60.0,
-    min_size: Annotated[str, typer.Option("--min-size", help="Ignore indexes smaller than this (e.g. 1MB).")] = "1MB",
+    warning: Annotated[float, number("--warning", low=0, high=100, help="WARNING at this bloat %.")] = 40.0,
+    critical: Annotated[float, number("--critical", low=0, high=100, help="CRITICAL at this bloat %.")] = 60.0,
+    min_size: Annotated[
+        int, size("--min-size", default="1MB", help="Ignore indexes smaller than this (e.g. 1MB).")
+    ] = MB,
     metrics_file: MetricsOpt = None,
     lock_wait: LockWaitOpt = 10.0,
     schema: SchemaOpt = None,
@@ -186,14 +202,12 @@ def bloat_cmd(
     Without pgstattuple installed it says so and reports the estimate. Exit 0 OK, 1 WARNING,
     2 CRITICAL, 3 UNKNOWN.
     """
-    size = parse_size(min_size, "--min-size")
-    if critical < warning:
-        raise UsageError(f"--critical ({critical:g}) must not be below --warning ({warning:g})")
+    check_order("--warning", warning, "--critical", critical)
 
     def body() -> tuple[Any, int]:
         with connect(check_dsn(dsn), grant_role=MONITORING_ROLE) as conn, _report_lock(conn, "bloat", lock_wait):
             rep = bloat_mod.findings(
-                conn, warning=warning, critical=critical, min_size=size, use_exact=exact, schemas=schema
+                conn, warning=warning, critical=critical, min_size=min_size, use_exact=exact, schemas=schema
             )
         if json:
             emit_json(rep["status"], rep["summary"], rep)
@@ -208,10 +222,10 @@ def bloat_cmd(
                     ix["measured_by"] or "no statistics",
                 )
                 for ix in rep["indexes"]
-                if ix["bytes"] >= size
+                if ix["bytes"] >= min_size
             ]
             table(
-                f"btree bloat (indexes of {human_bytes(size)} or more)",
+                f"btree bloat (indexes of {human_bytes(min_size)} or more)",
                 ["index", "size", "bloat", "over fresh", "by"],
                 rows,
             )
@@ -229,24 +243,29 @@ def reindex_cmd(
     dsn: DsnOpt = None,
     dry_run: DryRunOpt = False,
     min_bloat: Annotated[
-        float, typer.Option("--min-bloat", min=0, max=100, help="Rebuild at this measured bloat % or more.")
+        float, number("--min-bloat", low=0, high=100, help="Rebuild at this measured bloat % or more.")
     ] = 40.0,
     min_size: Annotated[
-        str, typer.Option("--min-size", help="Rebuild only indexes this big or bigger (e.g. 10MB).")
-    ] = "1MB",  # ReindexOptions' default: one default, whoever calls
+        int, size("--min-size", default="1MB", help="Rebuild only indexes this big or bigger (e.g. 10MB).")
+    ] = MB,  # ReindexOptions' default: one default, whoever calls
     max_duration: Annotated[
-        str | None, typer.Option("--max-duration", help="Time budget (e.g. 2h): no rebuild starts after it.")
+        float | None,
+        duration(
+            "--max-duration",
+            low=0,
+            low_open=True,
+            high=7 * 86400,
+            help="Time budget (e.g. 2h): no rebuild starts after it.",
+        ),
     ] = None,
     min_free: Annotated[
-        str, typer.Option("--min-free", help="Disk space that must stay free after the second copy (e.g. 1GB).")
-    ] = "0",
+        int, size("--min-free", default="0", help="Disk space that must stay free after the second copy (e.g. 1GB).")
+    ] = 0,
     estimate_only: Annotated[
         bool, typer.Option("--estimate-only", help="Decide on the estimate alone (skip pgstatindex).")
     ] = False,
-    lock_timeout: Annotated[
-        float, typer.Option("--lock-timeout", min=0.05, max=600, help="Seconds each attempt may wait for a lock.")
-    ] = 3.0,
-    retries: Annotated[int, typer.Option("--retries", min=0, max=100, help="Attempts after the first.")] = 5,
+    lock_timeout: Annotated[float, number("--lock-timeout", low=0.05, high=600, help=LockTimeoutHelp)] = 3.0,
+    retries: RetriesOpt = 5,
     lock_wait: LockWaitOpt = 60.0,
     json: JsonOpt = False,
     metrics_file: MetricsOpt = None,
@@ -260,9 +279,9 @@ def reindex_cmd(
     """
     opts = reindex_mod.ReindexOptions(
         min_bloat=min_bloat,
-        min_size=parse_size(min_size, "--min-size"),
-        max_duration=parse_duration(max_duration, "--max-duration") if max_duration else None,
-        min_free=parse_size(min_free, "--min-free"),
+        min_size=min_size,
+        max_duration=max_duration,
+        min_free=min_free,
         dry_run=dry_run,
         use_exact=not estimate_only,
         policy=RetryPolicy(lock_timeout=lock_timeout, retries=retries),
@@ -335,17 +354,26 @@ def analyze_cmd(
     dry_run: DryRunOpt = False,
     fraction: Annotated[
         float,
-        typer.Option(
-            "--fraction", min=0, max=100, help="Stale when rows modified exceed min-rows + this x the table's rows."
+        number(
+            "--fraction",
+            low=0,
+            high=1,
+            help="Stale when rows modified exceed --min-rows + this share of the table's rows (0.1 = 10%, "
+            "as autovacuum_analyze_scale_factor).",
         ),
     ] = 0.1,
-    min_rows: Annotated[int, typer.Option("--min-rows", min=0, help="Rows modified always tolerated.")] = 50,
+    min_rows: Annotated[
+        int, number("--min-rows", low=0, high=2**31 - 1, integer=True, help="Rows modified always tolerated.")
+    ] = 50,
     lock_timeout: Annotated[
-        float, typer.Option("--lock-timeout", min=0.05, max=600, help="Seconds each ANALYZE may wait for its lock.")
+        float, number("--lock-timeout", low=0.05, high=600, help="Seconds each ANALYZE may wait for its lock.")
     ] = 3.0,
     statement_timeout: Annotated[
-        str, typer.Option("--statement-timeout", help="Longest one ANALYZE may run (e.g. 10m).")
-    ] = "10m",
+        float,
+        duration(
+            "--statement-timeout", default="10m", low=1, high=86400, help="Longest one ANALYZE may run (e.g. 10m)."
+        ),
+    ] = 600.0,
     lock_wait: LockWaitOpt = 60.0,
     json: JsonOpt = False,
     metrics_file: MetricsOpt = None,
@@ -359,7 +387,7 @@ def analyze_cmd(
         fraction=fraction,
         min_rows=min_rows,
         lock_timeout=lock_timeout,
-        statement_timeout=parse_duration(statement_timeout, "--statement-timeout"),
+        statement_timeout=statement_timeout,
         dry_run=dry_run,
         lock_wait=lock_wait,
         schemas=schema,

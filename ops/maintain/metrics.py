@@ -11,21 +11,64 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ops.errors import UsageError
+from ops.errors import OpsError, UsageError
 
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
 
-def check_path(path: str | None) -> None:
-    """Fail before any work when the metrics file cannot be written where asked."""
-    if not path:
+# Kernel and virtual filesystems: a file there is not a file node_exporter could read back (or is the kernel's).
+PSEUDO_FILESYSTEMS = frozenset(
+    "proc sysfs devtmpfs devpts cgroup cgroup2 debugfs tracefs securityfs configfs fusectl bpf pstore mqueue "
+    "hugetlbfs efivarfs autofs binfmt_misc nsfs rpc_pipefs selinuxfs".split()
+)
+PSEUDO_ROOTS = (Path("/proc"), Path("/sys"))  # also when they are not mounted (a container)
+
+
+def filesystem_type(path: Path) -> str | None:
+    """The type of the filesystem mounted at the longest mount point above ``path`` (Linux), else None."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text().splitlines()
+    except OSError:
+        return None
+    best, fstype = "", None
+    for entry in mounts:
+        fields = entry.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1].encode().decode("unicode_escape")  # '\040' is a space in a mount point
+        inside = str(path) == point or str(path).startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, fstype = point, fields[2]
+    return fstype
+
+
+def check_path(path: str | None, flag: str = "--metrics-file") -> None:
+    """Fail before any work unless ``path`` can take a regular file written atomically (tmp + rename):
+    not a directory, device, fifo or socket; its directory exists and is writable; not in /proc,
+    /sys, /dev or any other kernel filesystem."""
+    if path is None:
         return
-    parent = Path(path).resolve().parent
+    where = f"{flag} {path}" if flag else path
+    if not path.strip():
+        raise UsageError(f"{flag}: empty path" if flag else "empty path")
+    given = Path(path)
+    if given.is_dir():
+        raise UsageError(f"{where}: is a directory (give a file name, e.g. {given / 's10_job.prom'})")
+    if given.exists() and not given.is_file():
+        raise UsageError(f"{where}: is not a regular file (a device, fifo or socket)")
+    target = given.resolve()
+    parent = target.parent
+    for root in PSEUDO_ROOTS:
+        if target.is_relative_to(root):
+            raise UsageError(f"{where}: is under {root}, the kernel's filesystem, not a place for files")
+    fstype = filesystem_type(parent)
+    if fstype in PSEUDO_FILESYSTEMS:
+        raise UsageError(f"{where}: {parent} is on a {fstype} filesystem, not a place for files")
     if not parent.is_dir():
-        raise UsageError(f"--metrics-file {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"--metrics-file {path}: directory {parent} is not writable")
+        raise UsageError(f"{where}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"{where}: directory {parent} is not writable")
 
 
 def write(path: str, job: str, exit_code: int, seconds: float, result: dict[str, Any] | None) -> None:
@@ -48,7 +91,10 @@ def write(path: str, job: str, exit_code: int, seconds: float, result: dict[str,
     ).labels(job).set(exit_code)
     if result is not None:
         _JOBS[job](reg, result)
-    write_to_textfile(path, reg)
+    try:
+        write_to_textfile(path, reg)
+    except OSError as exc:  # checked before the job, but a disk can fill up or a directory go away meanwhile
+        raise OpsError(f"--metrics-file {path}: cannot write it: {exc.strerror or exc}") from None
 
 
 def _usage(reg: CollectorRegistry, r: dict[str, Any]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 from ops.errors import UsageError
@@ -9,7 +10,7 @@ from ops.errors import UsageError
 # pg_size_bytes units (case-insensitive, powers of 1024); a bare number is bytes.
 _SIZE_UNITS = {"": 1, "b": 1, "bytes": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4, "pb": 1024**5}
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|min|s|ms)?", re.IGNORECASE)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|min|d|h|m|s)?", re.IGNORECASE)  # longest unit first
 _DURATION_UNITS = {"d": 86400, "h": 3600, "m": 60, "min": 60, "s": 1, "": 1, "ms": 0.001}
 
 
@@ -19,7 +20,10 @@ def parse_size(text: str, what: str = "size") -> int:
     unit = m.group(2).lower() if m else None
     if not m or unit not in _SIZE_UNITS:
         raise UsageError(f"bad {what} {text!r}: use bytes or a number with bytes, kB, MB, GB, TB or PB (e.g. 10MB)")
-    return int(float(m.group(1)) * _SIZE_UNITS[unit])
+    value = float(m.group(1)) * _SIZE_UNITS[unit]
+    if not math.isfinite(value):  # '9' * 400 is a float overflow, not a size
+        raise UsageError(f"bad {what} {text!r}: too large")
+    return int(value)
 
 
 def parse_duration(text: str, what: str = "duration") -> float:
@@ -35,6 +39,8 @@ def parse_duration(text: str, what: str = "duration") -> float:
             pos += 1
     if not raw or pos != len(raw):
         raise UsageError(f"bad {what} {text!r}: use seconds or a number with d, h, m, s (e.g. 30m, 1h30m)")
+    if not math.isfinite(total):
+        raise UsageError(f"bad {what} {text!r}: too large")
     return total
 
 

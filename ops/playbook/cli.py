@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from ops.db import check_dsn
+from ops.db import check_dsn, check_dsns
 from ops.maintain.cli import SchemaOpt
+from ops.options import MB, check_order, duration, number, size
 from ops.output import emit_json, line
 from ops.playbook.report import Report
 
@@ -45,10 +46,10 @@ def slow_query(
     ] = None,
     timeout: Annotated[
         float,
-        typer.Option("--timeout", min=0.1, max=3600, help="statement_timeout in seconds for the EXPLAIN ANALYZE."),
+        number("--timeout", low=0.1, high=3600, help="statement_timeout in seconds for the EXPLAIN ANALYZE."),
     ] = 30.0,
     lock_timeout: Annotated[
-        float, typer.Option("--lock-timeout", min=0.05, max=600, help="Seconds to wait for a lock before giving up.")
+        float, number("--lock-timeout", low=0.05, high=600, help="Seconds to wait for a lock before giving up.")
     ] = 2.0,
     analyze_writes: Annotated[
         bool,
@@ -101,9 +102,12 @@ def slow_query(
 
 @playbook_app.command("top-queries")
 def top_queries(
-    limit: Annotated[int, typer.Option("--limit", min=1, max=500, help="How many statements to list.")] = 10,
+    limit: Annotated[int, number("--limit", low=1, high=500, integer=True, help="How many statements to list.")] = 10,
     slow_ms: Annotated[
-        float, typer.Option("--slow-ms", min=0, help="WARNING when a listed statement's mean time is above this.")
+        float,
+        number(
+            "--slow-ms", low=0, high=86_400_000, help="WARNING when a listed statement's mean time (ms) is above this."
+        ),
     ] = 100.0,
     dsn: DsnOpt = None,
     json: JsonOpt = False,
@@ -138,7 +142,7 @@ def cors(
         bool,
         typer.Option("--credentials/--no-credentials", help="The page sends cookies (fetch credentials: 'include')."),
     ] = True,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=120, help="Seconds per HTTP request.")] = 10.0,
+    timeout: Annotated[float, number("--timeout", low=0.1, high=120, help="Seconds per HTTP request.")] = 10.0,
     insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")] = False,
     json: JsonOpt = False,
 ) -> None:
@@ -167,27 +171,29 @@ def index_health(
         typer.Option("--replica", help="A replica's DSN (no password), repeatable: its scans count too."),
     ] = None,
     min_stats_age: Annotated[
-        str, typer.Option("--min-stats-age", help="Judge unused indexes only when the counters are this old.")
-    ] = "7d",
-    min_bloat: Annotated[float, typer.Option("--min-bloat", min=1, max=99, help="Bloat %% that is a WARNING.")] = 40.0,
+        float,
+        duration("--min-stats-age", default="7d", help="Judge unused indexes only when the counters are this old."),
+    ] = 7 * 86400,
+    min_bloat: Annotated[float, number("--min-bloat", low=1, high=99, help="Bloat % that is a WARNING.")] = 40.0,
     critical_bloat: Annotated[
-        float, typer.Option("--critical-bloat", min=1, max=100, help="Bloat %% that is CRITICAL.")
+        float, number("--critical-bloat", low=1, high=100, help="Bloat % that is CRITICAL.")
     ] = 60.0,
-    min_size: Annotated[str, typer.Option("--min-size", help="Ignore bloat in indexes smaller than this.")] = "1MB",
+    min_size: Annotated[int, size("--min-size", default="1MB", help="Ignore bloat in indexes smaller than this.")] = MB,
     exact: Annotated[bool, typer.Option("--exact", help="Confirm bloat candidates with pgstatindex().")] = False,
     json: JsonOpt = False,
     schema: SchemaOpt = None,
 ) -> None:
     """Invalid, redundant, unused and bloated indexes and stale statistics, each with its fix. Read-only."""
-    from ops.maintain.units import parse_duration, parse_size
     from ops.playbook import index_health as ih
 
+    check_order("--min-bloat", min_bloat, "--critical-bloat", critical_bloat)
+    check_dsns(replica)
     opts = ih.Options(
         replicas=list(replica or []),
-        min_stats_age=parse_duration(min_stats_age, "--min-stats-age"),
+        min_stats_age=min_stats_age,
         bloat_warning=min_bloat,
         bloat_critical=critical_bloat,
-        bloat_min_size=parse_size(min_size, "--min-size"),
+        bloat_min_size=min_size,
         exact=exact,
         schemas=schema,
     )
