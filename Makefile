@@ -24,12 +24,14 @@ demo: setup
 	$(PY) -m ops.local.env up
 	$(PYINFRA) -y inventory/local.py deploy.py
 	$(PY) -m ops.local.env web-up
+	$(PY) -m ops.local.monitoring up
 	@echo "--- status"
 	@$(LOCAL_ENV); $(OPS) migrate verify; $(OPS) migrate status | tail -n 1
 	@$(OPS) playbook cors http://127.0.0.1:$${S10_LOCAL_WEBPORT:-8080}/api/auth/me --origin http://localhost:3000 \
 		--header Authorization --expose X-Request-ID | head -n 1 || true
 
 demo-down:
+	-$(PY) -m ops.local.monitoring down
 	-$(PY) -m ops.local.env down
 
 lint-sql: $(VENV)/.installed

@@ -18,6 +18,14 @@ _cors = {
     "cors_max_age": 86400,  # the seed's value; Chromium caps it at 7200 s, Safari at 600 s
 }
 
+# Monitoring (ops/monitor): postgres_exporter with the generated queries on every database host;
+# Prometheus with the rendered rules, the dashboard file and the synthetic CORS check on the monitoring
+# host. Thresholds are MonitorSettings' defaults (slow statements over 100 ms, bloat over 40 %...).
+_monitor = {
+    "monitor_exporter_dsn": "host=/var/run/postgresql dbname=s10 user=s10_exporter sslmode=disable",
+    "monitor_pgss_schema": "public",  # where CREATE EXTENSION pg_stat_statements put it (extnamespace)
+}
+
 db_primary = (
     [("db1.staging.internal", _ssh)],
     {
@@ -31,13 +39,18 @@ db_primary = (
         "maint_cron_user": "postgres",
         "maint_metrics_dir": "/var/lib/prometheus/node-exporter",
         "maint_replica_dsns": ["service=s10_db2"],
+        **_monitor,
         "db_retries": 5,
     },
 )
 
 db_replicas = (
     [("db2.staging.internal", _ssh)],
-    {"env": "staging", "db_pg_env": {"PGSERVICE": "s10", "PGSERVICEFILE": "/etc/s10-ops/pg_service.conf"}},
+    {
+        "env": "staging",
+        "db_pg_env": {"PGSERVICE": "s10", "PGSERVICEFILE": "/etc/s10-ops/pg_service.conf"},
+        **_monitor,
+    },
 )
 
 web = (
@@ -48,4 +61,15 @@ web = (
 app = (
     [("app1.staging.internal", _ssh), ("app2.staging.internal", _ssh)],
     {"env": "staging", **_cors, "app_restart_command": "systemctl restart s10-api"},
+)
+
+monitoring = (
+    [("mon1.staging.internal", _ssh)],
+    {
+        "env": "staging",
+        **_monitor,
+        # the synthetic CORS check: the page's origin calling the API, every 5 minutes
+        "monitor_cors_url": "https://api.staging.example.com/api/auth/me",
+        "monitor_cors_origin": _cors["cors_origins"][0],
+    },
 )

@@ -15,6 +15,11 @@ if TYPE_CHECKING:  # ops.cors (pydantic, jinja2) is imported when a render runs,
     from ops.cors import HostPlan, RenderedFile
 
 SUBDIR = {"nginx-site": "nginx", "nginx-main": "nginx", "app-env": "app", "crontab": "cron"}
+# ops/monitor/plan.py: the exporter's files on database hosts; rules, Prometheus, dashboard, CORS check on monitoring
+SUBDIR |= dict.fromkeys(
+    ["exporter-queries", "exporter-env", "prometheus-rules", "prometheus-config", "dashboard", "cors-cron"],
+    "monitoring",
+)
 
 
 def _host_dir(name: str) -> str:
@@ -41,15 +46,19 @@ def render_env(env: str | None, inventory: str | None, out: Path, json: bool = F
     from ops.deploy.inventory import inventory_path, load_hosts
 
     path = Path(inventory) if inventory else inventory_path(env or "")
+    from ops.monitor.plan import host_files as monitoring_files
+
     plans: list[tuple[str, HostPlan | None, list[RenderedFile]]] = []
-    for h in load_hosts(path):
+    hosts = load_hosts(path)
+    for h in hosts:
         plan = host_plan(h.data, h.groups, h.name)
         files = list(plan.files) if plan is not None else []
         files += db_primary_files(h)
+        files += monitoring_files(h, hosts)
         if files:
             plans.append((h.name, plan, files))
     if not plans:
-        info(f"{path}: no host in the db_primary, web or app group, nothing to render")
+        info(f"{path}: no host in the db_primary, web, app or monitoring group, nothing to render")
     written = []
     for name, plan, files in plans:
         for warning in plan.cors.warnings() if plan is not None else []:
@@ -84,8 +93,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         json: Annotated[bool, typer.Option("--json", help="Print JSON for machines.")] = False,
     ) -> None:
-        """Render the Nginx site (and a standalone Nginx's main config), the app's CORS env file and the
-        primary's maintenance crontab, exactly as the deploy would write them, into OUT/<host>/.
+        """Render the Nginx site (and a standalone Nginx's main config), the app's CORS env file, the
+        primary's maintenance crontab and the monitoring files (postgres_exporter's queries on the database
+        hosts; alert rules, Prometheus config, dashboard and CORS check on the monitoring hosts), exactly as
+        the deploy would write them, into OUT/<host>/.
         Every host's settings are validated first; no host is contacted."""
         if (env is None) == (inventory is None):
             raise typer.BadParameter("give exactly one of --env or --inventory")

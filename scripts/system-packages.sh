@@ -2,7 +2,7 @@
 # Install the Debian packages the demo, tests and benchmarks need, when missing.
 # Idempotent: does nothing (and needs no network) when everything is there.
 set -euo pipefail
-want=(nginx chromium openssh-server wrk postgresql-15-hypopg prometheus postgresql-contrib-15)
+want=(nginx chromium openssh-server wrk postgresql-15-hypopg prometheus prometheus-node-exporter prometheus-postgres-exporter postgresql-contrib-15)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -317,6 +317,11 @@ def test_example_inventories_validate_and_render_without_connecting(env, tmp_pat
     kinds = {}
     for w in written:
         kinds.setdefault(w["host"].split(".")[0][:-1], set()).add(w["kind"])
-    assert kinds == {"db": {"crontab"}, "web": {"nginx-site"}, "app": {"app-env"}}
+    assert kinds == {
+        "db": {"crontab", "exporter-queries", "exporter-env"},
+        "web": {"nginx-site"},
+        "app": {"app-env"},
+        "mon": {"prometheus-rules", "prometheus-config", "dashboard", "cors-cron"},
+    }
     crontab = next(Path(w["file"]) for w in written if w["kind"] == "crontab").read_text()
     assert "--replica service=s10_db2" in crontab and "PGPASSWORD" not in crontab

@@ -144,10 +144,24 @@ def cors(
     ] = True,
     timeout: Annotated[float, number("--timeout", low=0.1, high=120, help="Seconds per HTTP request.")] = 10.0,
     insecure: Annotated[bool, typer.Option("--insecure", help="Do not verify TLS certificates.")] = False,
+    metrics_file: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics-file",
+            help="Also write the verdict and each browser's effective Max-Age as a Prometheus textfile "
+            "(atomically, for node_exporter; the scheduled synthetic check uses it).",
+        ),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Is the CORS preflight right and cached? Sends the real preflight and request and grades them as browsers do."""
+    import time
+
+    from ops.maintain.metrics import check_path
     from ops.playbook import cors_check as cc
+
+    check_path(metrics_file)
+    started = time.monotonic()
 
     opts = cc.Options(
         origin=origin,
@@ -160,6 +174,10 @@ def cors(
         verify=not insecure,
     )
     report = cc.check(url, opts)
+    if metrics_file:
+        from ops.monitor import cors_metrics
+
+        cors_metrics.write(metrics_file, report, time.monotonic() - started)
     _finish(report, json, cc.render(report))
 
 
