@@ -116,7 +116,7 @@ def ledger(conn: psycopg.Connection[Any], schema: str) -> dict[str, dict[str, An
     """The applied migrations by id (empty when there is no ledger yet)."""
     if not ledger_state(conn, schema).get("exists"):
         return {}
-    stmt = sql.SQL(query("ledger_rows")).format(ledger=ledger_name(schema))  # type: ignore[arg-type]
+    stmt = sql.SQL(query("ledger_rows")).format(schema=sql.Identifier(schema))  # type: ignore[arg-type]
     return {row["id"]: row for row in conn.execute(stmt).fetchall()}
 
 
@@ -420,8 +420,8 @@ def _drop_leftover(
 
 
 def _ledger_sql(name: str, schema: str) -> sql.Composed:
-    """sql/<name> with {ledger} replaced by the ledger's qualified name."""
-    return sql.SQL((SQL_DIR / name).read_text()).format(ledger=ledger_name(schema))  # type: ignore[arg-type]
+    """sql/<name> with {schema} replaced by the ledger's schema, quoted."""
+    return sql.SQL((SQL_DIR / name).read_text()).format(schema=sql.Identifier(schema))  # type: ignore[arg-type]
 
 
 def _record(conn: psycopg.Connection[Any], mig: Migration, outcome: str, started: float, ledger_schema: str) -> None:

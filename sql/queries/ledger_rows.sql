@@ -1,5 +1,5 @@
--- What ops migrate has applied (the ledger). {ledger} is its qualified name, public.ops_migrations
--- unless --ledger-schema says otherwise.
+-- What ops migrate has applied (the ledger). {schema} is its schema: public
+-- unless --ledger-schema (S10_LEDGER_SCHEMA) says otherwise.
 SELECT id, checksum, applied_at, duration_ms, applied_by, outcome
-FROM {ledger}
+FROM {schema}.ops_migrations
 ORDER BY id;
