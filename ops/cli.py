@@ -19,7 +19,7 @@ except ImportError:  # pragma: no cover
 
 from ops.db import PrivilegeError, check_dsn, connect, mask_secrets
 from ops.errors import CRITICAL, OK, USAGE, WARNING, ConnectError, OpsError, UsageError
-from ops.options import bad_parameter_message, number
+from ops.options import bad_parameter_message, number, size
 
 # ops.migrate (pglast) and the other groups' heavy modules load inside the commands that use
 # them: the deploy's fact runs `ops migrate status` on every deploy, so start-up time counts.
@@ -117,6 +117,26 @@ def migrate_apply(
     ] = None,
     json: JsonOpt = False,
     migrations_dir: DirOpt = None,
+    maintenance_work_mem: Annotated[
+        int | None,
+        size(
+            "--maintenance-work-mem",
+            help="Sort memory per build session (default: the server's shared_buffers, 64MB to 2GB).",
+            default="sized for the server",
+            low=1024**2,
+            high=2 * 1024**4,
+        ),
+    ] = None,
+    parallel_workers: Annotated[
+        int | None,
+        number(
+            "--parallel-workers",
+            low=0,
+            high=64,
+            integer=True,
+            help="max_parallel_maintenance_workers per build (default: sized for the server).",
+        ),
+    ] = None,
     ledger_schema: LedgerOpt = None,
 ) -> None:
     """Build pending indexes CONCURRENTLY and repair INVALID or drifted ones. Safe to rerun."""
@@ -130,6 +150,7 @@ def migrate_apply(
         lock_wait=wait,
         target=to,
         ledger_schema=ledger_schema or mig.default_ledger_schema(),
+        build=mig.BuildSettings(maintenance_work_mem=maintenance_work_mem, parallel_workers=parallel_workers),
     )
     summary = mig.apply(check_dsn(dsn), migrations, opts, info)
     done = (
@@ -170,7 +191,7 @@ def _register_optional() -> None:
     """Subcommand groups that live in their own modules: each has ``register(app)``."""
     import importlib
 
-    for module in ("ops.maintain.cli", "ops.playbook.cli", "ops.render", "ops.roles"):
+    for module in ("ops.maintain.cli", "ops.playbook.cli", "ops.render", "ops.advise.cli", "ops.roles"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

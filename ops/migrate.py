@@ -120,10 +120,21 @@ def ledger(conn: psycopg.Connection[Any], schema: str) -> dict[str, dict[str, An
     return {row["id"]: row for row in conn.execute(stmt).fetchall()}
 
 
-def migration_problems(conn: psycopg.Connection[Any], mig: Migration) -> list[dict[str, str]]:
+def superseded(step: IndexDecl | ConstraintDecl | DropDecl, final: dict[str, IndexDecl] | None) -> bool:
+    """A create (or attach) whose index a later migration drops: nothing to build or check any more."""
+    if final is None or isinstance(step, DropDecl):
+        return False
+    return (step.name if isinstance(step, IndexDecl) else step.index) not in final
+
+
+def migration_problems(
+    conn: psycopg.Connection[Any], mig: Migration, final: dict[str, IndexDecl] | None = None
+) -> list[dict[str, str]]:
     problems = []
     for step in mig.steps:
-        if isinstance(step, IndexDecl):
+        if superseded(step, final):
+            problem = None
+        elif isinstance(step, IndexDecl):
             problem = index_problem(conn, step)
         elif isinstance(step, ConstraintDecl):
             problem = constraint_problem(conn, step)
@@ -169,10 +180,11 @@ def status(conn: psycopg.Connection[Any], migrations: list[Migration], ledger_sc
     applied = ledger(conn, ledger_schema or default_ledger_schema())
     st = Status(tampered=tampered(migrations, applied))
     st.in_recovery = in_recovery(conn)
+    final = declared_indexes(migrations)
     for mig in migrations:
         if mig.id in applied:
             st.applied.append(mig.id)
-            st.problems.extend(migration_problems(conn, mig))
+            st.problems.extend(migration_problems(conn, mig, final))
         else:
             st.pending.append(mig.id)
     return st
@@ -202,11 +214,57 @@ def verify(conn: psycopg.Connection[Any], migrations: list[Migration]) -> tuple[
 
 
 @dataclass
+class BuildSettings:
+    """Per build session: memory for the sort and parallel workers. None: sized for the server."""
+
+    maintenance_work_mem: int | None = None  # bytes
+    parallel_workers: int | None = None
+
+
+MEM_FLOOR, MEM_CAP = 64 * 1024**2, 2 * 1024**3  # a build sorts in memory up to this; beyond, it spills to disk
+
+
+def build_session_settings(conn: psycopg.Connection[Any], build: BuildSettings) -> dict[str, str]:
+    """maintenance_work_mem and max_parallel_maintenance_workers for this session's builds.
+
+    Defaults: the server's shared_buffers (a quarter of RAM when tuned) between 64MB and 2GB, never
+    less than what the server already gives; workers as many as its parallel pool allows (at most
+    4, and fewer on a small CPU count when ops runs on the database host), never fewer than configured.
+    Each parallel participant needs 32MB of maintenance_work_mem, so workers are capped by memory too.
+    """
+    row = conn.execute(query("build_settings")).fetchone()
+    assert row is not None
+    mem = build.maintenance_work_mem
+    if mem is None:
+        mem = max(int(row["maintenance_work_mem"]), min(MEM_CAP, max(MEM_FLOOR, int(row["shared_buffers"]))))
+    workers = build.parallel_workers
+    if workers is None:
+        local_cpus = os.cpu_count() or 2
+        host = conn.info.host or ""
+        pool = min(row["max_parallel_workers"], row["max_worker_processes"] - 1, 4)
+        if host.startswith("/") or host in ("localhost", "127.0.0.1", "::1"):
+            pool = min(pool, max(1, local_cpus - 1))
+        workers = max(row["max_parallel_maintenance_workers"], pool) if pool > 0 else 0
+        workers = max(0, min(workers, mem // (32 * 1024**2) - 1))
+    return {"maintenance_work_mem": f"{max(1024, mem // 1024)}kB", "max_parallel_maintenance_workers": str(workers)}
+
+
+def apply_build_settings(conn: psycopg.Connection[Any], build: BuildSettings, log: Log) -> dict[str, str]:
+    chosen = {}
+    for name, value in build_session_settings(conn, build).items():
+        row = conn.execute("SELECT set_config(%s, %s, false) AS v", (name, value)).fetchone()  # this session only
+        chosen[name] = str(row["v"]) if row else value
+    log(f"build settings: {', '.join(f'{k}={v}' for k, v in chosen.items())}")
+    return chosen
+
+
+@dataclass
 class ApplyOptions:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     dry_run: bool = False
     lock_wait: float = 60.0
     target: str | None = None
+    build: BuildSettings = field(default_factory=BuildSettings)
     ledger_schema: str = field(default_factory=default_ledger_schema)
 
 
@@ -295,8 +353,14 @@ def apply(dsn: str | None, migrations: list[Migration], opts: ApplyOptions, log:
                     "(a migration that ran is never edited; add a new one)"
                 )
             work = []
+            final = declared_indexes(selected)
             for mig in selected:
-                plan = [(step, *plan_step(conn, step)) for step in mig.steps]
+                plan = [
+                    (step, "keep", "dropped by a later migration")
+                    if superseded(step, final)
+                    else (step, *plan_step(conn, step))
+                    for step in mig.steps
+                ]
                 refused = [(s, r) for s, a, r in plan if a == "refuse"]
                 if refused:
                     step, reason = refused[0]
@@ -319,6 +383,7 @@ def apply(dsn: str | None, migrations: list[Migration], opts: ApplyOptions, log:
                 ]
                 return summary
             conn.execute(_ledger_sql("ledger.sql", opts.ledger_schema))
+            summary["build_settings"] = apply_build_settings(conn, opts.build, log)
             for mig, plan in work:
                 started = time.monotonic()
                 for step, action, reason in plan:

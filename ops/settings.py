@@ -41,6 +41,24 @@ class DbSettings(BaseModel):
     pg_env: dict[str, str] = Field(default_factory=dict, description="libpq environment, no password")
     lock_timeout: float = Field(3.0, ge=0.05, le=600)  # the range of the CLI's --lock-timeout
     retries: int = Field(5, ge=0, le=100)
+    maintenance_work_mem: str | None = Field(
+        None, description="Sort memory per index build, e.g. 1GB (default: sized for the server)"
+    )
+    parallel_workers: int | None = Field(None, ge=0, le=64, description="max_parallel_maintenance_workers per build")
+
+    @field_validator("maintenance_work_mem")
+    @classmethod
+    def _size(cls, value: str | None) -> str | None:
+        if value is not None:
+            from ops.maintain.units import parse_size
+
+            try:
+                n = parse_size(value)
+            except UsageError as exc:
+                raise ValueError(str(exc)) from None
+            if not 1024**2 <= n <= 2 * 1024**4:
+                raise ValueError("must be between 1MB and 2TB")
+        return value
 
     @field_validator("pg_env")
     @classmethod

@@ -45,3 +45,16 @@ def bulk_load_for_user(dsn: str, user_id: int, rows: int) -> None:
 def hypopg_available(dsn: str) -> bool:
     with psycopg.connect(dsn) as conn:
         return conn.execute("SELECT 1 FROM pg_available_extensions WHERE name = 'hypopg'").fetchone() is not None
+
+
+def grant_diagnosis_role(dsn: str) -> None:
+    """The least-privileged diagnosis role with SELECT on the app's tables (as sql/roles.sql grants it).
+
+    Roles are per cluster, grants per database: call it for each database (a template's grants are copied).
+    """
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(
+            "DO $$ BEGIN CREATE ROLE s10_diagnosis NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+        )
+        conn.execute("GRANT USAGE ON SCHEMA public TO s10_diagnosis")
+        conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO s10_diagnosis")

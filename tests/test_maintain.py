@@ -43,7 +43,11 @@ def test_usage_names_the_seeds_redundant_indexes(db, ops):
     assert proc.returncode == 1, proc.stderr  # WARNING
     found = {f["index"]: f["covered_by"] for f in report["redundant"]}
     assert found == SEED_REDUNDANT
-    assert all(f["fix"].startswith("DROP INDEX CONCURRENTLY") for f in report["redundant"])
+    fixes = {f["index"]: f for f in report["redundant"]}
+    assert fixes["ix_users_id"]["fix"] == "DROP INDEX CONCURRENTLY public.ix_users_id;"  # the app's, no migration
+    declared = fixes["idx_content_jobs_user_id"]  # migration 0607bc5b8539_03 builds it: a drop migration instead
+    assert declared["declared_by"] == "0607bc5b8539_03_idx_content_jobs_user_id"
+    assert declared["drop_migration"] == "sql/migrations/0607bc5b853a_01_drop_idx_content_jobs_user_id.sql"
     # young counters prove nothing: no unused finding until they are old enough
     assert report["unused"] == [] and report["stats"]["unused_meaningful"] is False
     assert report["invalid"] == []
@@ -78,7 +82,10 @@ def test_reindex_rebuilds_exactly_the_bloated_indexes(bloated, ops):
     report = json.loads(proc.stdout)
     assert proc.returncode == 2, proc.stderr  # CRITICAL: ~90% bloat
     assert {f["index"] for f in report["bloated"]} == JOBS_INDEXES
-    assert all(f["measured_by"] == "pgstatindex" for f in report["bloated"])
+    # every candidate is measured with pgstatindex; a deduplicated btree is decided by the estimate
+    assert all(f["exact_pct"] is not None for f in report["bloated"])
+    by = {f["index"]: f["measured_by"] for f in report["bloated"]}
+    assert by["content_jobs_pkey"] == "pgstatindex"  # unique: no posting lists
 
     before = _index_files(db)
     proc = ops("maintain", "reindex", "--min-size", "64kB", "--json")

@@ -79,6 +79,11 @@ def indexes_migrated(settings: DbSettings):
     if not state["needs_apply"]:
         host.noop(f"{len(state['applied'])} migrations applied, every index valid and exact")
         return
+    build = []  # sized for the server unless the inventory says otherwise
+    if settings.maintenance_work_mem:
+        build += ["--maintenance-work-mem", settings.maintenance_work_mem]
+    if settings.parallel_workers is not None:
+        build += ["--parallel-workers", str(settings.parallel_workers)]
     yield ops_command(
         settings,
         "migrate",
@@ -87,4 +92,5 @@ def indexes_migrated(settings: DbSettings):
         str(settings.lock_timeout),
         "--retries",
         str(settings.retries),
+        *build,
     )

@@ -5,6 +5,15 @@ over hundreds of indexes in one query; it is rough (it needs a recent ANALYZE). 
 (extension pgstattuple, sql/queries/bloat_exact.sql) reads the whole index and is exact: it
 confirms the candidates whose estimate comes within ``CANDIDATE_MARGIN`` points of the threshold.
 When pgstattuple is not installed, the estimate is what we have, and the report says so.
+
+Deduplicated btrees (PostgreSQL 13+, equal keys merged into posting lists) are the exception:
+pgstatindex's ``avg_leaf_density`` counts the bytes the leaf tuples use now, and a bloated
+deduplicated index holds many duplicates as separate plain tuples (VACUUM shrinks posting lists,
+and new duplicates stay plain until the page would split), while a fresh build merges them into
+compact posting lists (6 bytes per row instead of a whole tuple). So "density / fillfactor"
+predicts a fresh build too large and under-reports the bloat. The estimate models the posting
+lists from pg_stats, and is what decides for those indexes; both figures are shown when they
+disagree (``exact_pct`` and ``estimate_pct``, ``decided_by``).
 """
 
 from __future__ import annotations
@@ -20,6 +29,7 @@ from ops.maintain.units import human_bytes
 from ops.sqlfiles import query
 
 CANDIDATE_MARGIN = 20.0  # percentage points below the threshold an estimate may be and still be measured
+DISAGREE_POINTS = 2.0  # estimate and pgstatindex further apart than this are both shown
 
 
 def pgstattuple(conn: psycopg.Connection[Any]) -> tuple[str | None, str | None]:
@@ -94,18 +104,34 @@ def measure(
         ix["measured_by"] = "estimate" if est is not None else None
         candidate = ix["bytes"] >= min_size and ix["is_valid"] and (est is None or est >= threshold - CANDIDATE_MARGIN)
         if schema and candidate:
-            ex = exact(conn, schema, ix["qualified"])
-            ix.update(
-                exact_pct=ex["bloat_pct"],
-                avg_leaf_density=ex["avg_leaf_density"],
-                bloat_pct=ex["bloat_pct"],
-                bloat_bytes=ex["bloat_bytes"],
-                bytes=ex["bytes"],
-                measured_by="pgstatindex",
-            )
+            decide(ix, exact(conn, schema, ix["qualified"]))
     if any(ix["measured_by"] is None for ix in indexes if ix["bytes"] >= min_size):
         notes.append("some indexes have no statistics yet (never analyzed): run ANALYZE ('ops maintain analyze')")
     return {"indexes": indexes, "exact_available": schema is not None, "notes": notes}
+
+
+def decide(ix: dict[str, Any], ex: dict[str, Any]) -> None:
+    """Take pgstatindex's figure, except for a deduplicated btree with an estimate (see the module doc)."""
+    est = ix["estimate_pct"]
+    ix.update(exact_pct=ex["bloat_pct"], avg_leaf_density=ex["avg_leaf_density"], bytes=ex["bytes"])
+    ix["disagree"] = est is not None and abs(est - ex["bloat_pct"]) > DISAGREE_POINTS
+    if ix.get("deduplicated") and est is not None:
+        ix.update(measured_by="estimate", decided_by="estimate: deduplicated btree, pgstatindex under-reports it")
+        ix["bloat_bytes"] = int(ex["bytes"] * est / 100)
+        return
+    ix.update(bloat_pct=ex["bloat_pct"], bloat_bytes=ex["bloat_bytes"], measured_by="pgstatindex")
+    ix["decided_by"] = "pgstatindex"
+
+
+def figures(ix: dict[str, Any]) -> str:
+    """'62% (estimate; pgstatindex says 54%)' where the two disagree, else '62% (estimate)'."""
+    text = f"{ix['bloat_pct']:.0f}% ({ix['measured_by']}"
+    if ix.get("disagree"):
+        other = ix["exact_pct"] if ix["measured_by"] == "estimate" else ix["estimate_pct"]
+        text += f"; {'pgstatindex' if ix['measured_by'] == 'estimate' else 'estimate'} says {other:.0f}%"
+        if ix.get("deduplicated") and ix["measured_by"] == "estimate":
+            text += ", which under-counts a deduplicated btree"
+    return text + ")"
 
 
 def findings(
@@ -134,8 +160,11 @@ def findings(
                 "bloat_pct": pct,
                 "bloat_bytes": ix["bloat_bytes"],
                 "measured_by": ix["measured_by"],
+                "estimate_pct": ix.get("estimate_pct"),
+                "exact_pct": ix.get("exact_pct"),
+                "decided_by": ix.get("decided_by", ix["measured_by"]),
                 "severity": "critical" if pct >= critical else "warning",
-                "reason": f"{pct:.0f}% bloat ({human_bytes(ix['bloat_bytes'])} over a fresh build, {ix['measured_by']})",
+                "reason": f"{figures(ix)} bloat, {human_bytes(ix['bloat_bytes'])} over a fresh build",
                 "fix": f"REINDEX INDEX CONCURRENTLY {ix['qualified']};  (or: ops maintain reindex --min-bloat {warning:g})",
             }
         )

@@ -220,13 +220,17 @@ def bloat_cmd(
                     "?" if ix["bloat_pct"] is None else f"{ix['bloat_pct']:.0f}%",
                     human_bytes(ix["bloat_bytes"]),
                     ix["measured_by"] or "no statistics",
+                    "" if ix.get("estimate_pct") is None else f"{ix['estimate_pct']:.0f}%",
+                    ""
+                    if ix.get("exact_pct") is None
+                    else f"{ix['exact_pct']:.0f}%" + (" !" if ix.get("disagree") else ""),
                 )
                 for ix in rep["indexes"]
                 if ix["bytes"] >= min_size
             ]
-            table(
+            table(  # "!" marks where the estimate and pgstatindex disagree; "by" says which one decided
                 f"btree bloat (indexes of {human_bytes(min_size)} or more)",
-                ["index", "size", "bloat", "over fresh", "by"],
+                ["index", "size", "bloat", "over fresh", "by", "estimate", "pgstatindex"],
                 rows,
             )
             for note in rep["notes"]:

@@ -3,26 +3,30 @@
 Unused: no scans, not unique, not a primary key, not backing a constraint; reported only when the
 counters are older than ``min_stats_age`` (a week by default), since a young counter proves nothing.
 Each replica keeps its own counters: an index unused here may serve queries on a replica.
-Redundant: sql/queries/redundant_indexes.sql (after PgHero's duplicate_indexes).
+Redundant: ops/redundancy.py's rules over sql/queries/index_shapes.sql; each finding names the index to keep.
 Invalid: indisvalid = false, minus builds in progress. Nothing is ever dropped here: each finding
-carries the command a person may run.
+carries the command a person may run, and for an index a migration declares that is a drop
+migration (the file ``ops advise --drop`` writes), never raw DDL that verify and the next deploy undo.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from ops.advise.files import declared, drop_fix
 from ops.db import app_schemas
 from ops.errors import CRITICAL, OK, WARNING
+from ops.redundancy import find_redundant, shapes
 from ops.sqlfiles import query
 
 DEFAULT_MIN_STATS_AGE = 7 * 86400.0
 
 
 def drop_command(qualified: str) -> str:
-    return f"DROP INDEX CONCURRENTLY {qualified};"
+    return f"DROP INDEX CONCURRENTLY {qualified};"  # replaced by a drop migration for a declared index
 
 
 def stats_age(conn: psycopg.Connection[Any]) -> dict[str, Any]:
@@ -32,24 +36,31 @@ def stats_age(conn: psycopg.Connection[Any]) -> dict[str, Any]:
 
 
 def redundant(conn: psycopg.Connection[Any], schemas: list[str] | None = None) -> list[dict[str, Any]]:
-    """One finding per redundant index, naming the index that covers it."""
-    found: dict[str, dict[str, Any]] = {}
-    for r in conn.execute(query("redundant_indexes"), {"schemas": app_schemas(schemas)}).fetchall():
-        if r["qualified"] in found:
-            continue
-        why = "exact duplicate of" if r["exact_duplicate"] else "leading-column prefix of"
-        found[r["qualified"]] = {
-            "index": r["index"],
-            "schema": r["schema"],
-            "table": r["table"],
-            "bytes": r["bytes"],
-            "covered_by": r["covered_by"],
-            "definition": r["definition"],
-            "covered_by_definition": r["covered_by_definition"],
-            "reason": f"{why} {r['covered_by']}",
-            "fix": drop_command(r["qualified"]),
+    """One finding per redundant index (ops/redundancy.py's rules), naming the index to keep and why."""
+    return [
+        {
+            "index": f.redundant.index,
+            "schema": f.redundant.schema,
+            "table": f.redundant.table,
+            "bytes": f.redundant.bytes,
+            "covered_by": f.keep.index,
+            "keep": f.keep.index,
+            "definition": f.redundant.definition,
+            "covered_by_definition": f.keep.definition,
+            "reason": f.reason,
+            "fix": drop_command(f.redundant.qualified),
         }
-    return list(found.values())
+        for f in find_redundant(shapes(conn, app_schemas(schemas)))
+    ]
+
+
+def migration_aware_fixes(found: list[dict[str, Any]], migrations_dir: Path | None = None) -> None:
+    """An index a migration declares is never dropped by hand: its fix becomes a drop migration."""
+    if not found:
+        return
+    decls, owner = declared(migrations_dir)
+    for f in found:
+        f.update(drop_fix(f["schema"], f["index"], decls, owner, migrations_dir))
 
 
 def invalid(conn: psycopg.Connection[Any], schemas: list[str] | None = None) -> list[dict[str, Any]]:
@@ -125,6 +136,7 @@ def findings(
     min_stats_age: float = DEFAULT_MIN_STATS_AGE,
     replicas: list[psycopg.Connection[Any]] | None = None,
     schemas: list[str] | None = None,
+    migrations_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The whole usage report: ``indexes``, ``unused``, ``redundant``, ``invalid``, ``stats``, ``nodes``, ``status``.
 
@@ -155,6 +167,7 @@ def findings(
         "redundant": redundant(conn, schemas),
         "invalid": invalid(conn, schemas),
     }
+    migration_aware_fixes(report["redundant"] + report["unused"], migrations_dir)
     report["status"] = CRITICAL if report["invalid"] else WARNING if report["unused"] or report["redundant"] else OK
     report["summary"] = summary_line(report)
     return report

@@ -86,11 +86,15 @@ def slow_query(
     )
     report = sq.diagnose(check_dsn(dsn), sql_text, opts)
     d = report.details
+    if "safety" not in d:  # refused before anything was planned
+        _finish(report, json)
     safety = d["safety"]
     ran = "EXPLAIN ANALYZE (executed)" if safety["analyze"] else "EXPLAIN without ANALYZE (not executed)"
+    who = f"as role {safety['role']}" if safety.get("role") else "as this login"
     extra = [
-        f"how: {ran} in a {'READ ONLY ' if safety['read_only'] else ''}transaction, rolled back; "
-        f"statement_timeout {safety['statement_timeout_s']:g}s, lock_timeout {safety['lock_timeout_s']:g}s",
+        f"how: {ran} in a {'READ ONLY ' if safety['read_only'] else ''}transaction, rolled back, {who}; "
+        f"statement_timeout {safety['statement_timeout_s']:g}s, lock_timeout {safety['lock_timeout_s']:g}s; "
+        f"functions checked from the {safety['checked']}",
     ]
     if d["execution_ms"] is not None:
         extra.append(f"time: execution {d['execution_ms']:,.2f} ms, planning {d['planning_ms']:,.2f} ms")

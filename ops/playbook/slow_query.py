@@ -34,6 +34,7 @@ from ops.errors import UNKNOWN, WARNING, OpsError, UsageError
 from ops.maintain.analyze import stale as stale_statistics
 from ops.playbook.report import INFO, Report
 from ops.playbook.sqlshape import ColumnUse, Shape, analyse
+from ops.safety import DIAGNOSIS_ROLE, Reach, UnsafeStatement, check_statement, diagnosis_transaction
 from ops.sqlfiles import query
 
 LARGE_TABLE_ROWS = 10_000  # a sequential scan of fewer rows is cheap enough to leave alone
@@ -92,20 +93,32 @@ def _explain(conn: psycopg.Connection[Any], options: str, text: str, params: lis
     return plan[0]
 
 
-def _begin(conn: psycopg.Connection[Any], *, read_only: bool, opts: Options) -> None:
-    """Start the diagnosis transaction: read-only where possible, bounded in time and in lock waits."""
-    if read_only:
-        conn.execute("SET TRANSACTION READ ONLY")
-    conn.execute("SELECT set_config('statement_timeout', %s, true)", (f"{int(opts.timeout * 1000)}ms",))
-    conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{int(opts.lock_timeout * 1000)}ms",))
-
-
 def run_explain(
-    conn: psycopg.Connection[Any], shape: Shape, text: str, opts: Options, report: Report
+    conn: psycopg.Connection[Any], shape: Shape, text: str, opts: Options, reach: Reach, report: Report
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The plan (with ANALYZE when that is safe) and how it was obtained. Always rolled back."""
-    analyze = not shape.writes or opts.analyze_writes
+    """The plan (with ANALYZE when that is safe) and how it was obtained. Always rolled back.
+
+    A read runs as the least-privileged diagnosis role (ops.safety); a write under --analyze-writes runs as
+    the login, since that role may only read, after ops.safety has checked everything writing it runs.
+    """
+    analyze = (not shape.writes or opts.analyze_writes) and reach.executable
     read_only = not shape.writes  # a write with --analyze-writes must be allowed to run (and is rolled back)
+    if shape.writes and not opts.analyze_writes:
+        report.add(
+            INFO,
+            "not-executed",
+            f"the statement changes data or state ({shape.why_write}): explained WITHOUT ANALYZE, so it did not run; "
+            "the plan shows estimates only",
+            "to see real timings run it with --analyze-writes (it executes, then is rolled back; "
+            "it holds row locks meanwhile)",
+        )
+    elif not reach.executable:
+        report.add(
+            INFO,
+            "not-executed",
+            "executing it would reach " + "; ".join(reach.not_executable) + ": explained WITHOUT ANALYZE, so it "
+            "did not run; the plan shows estimates only",
+        )
     how: dict[str, Any] = {
         "analyze": analyze,
         "read_only": read_only or not analyze,
@@ -113,22 +126,27 @@ def run_explain(
         "statement_timeout_s": opts.timeout,
         "lock_timeout_s": opts.lock_timeout,
         "kind": shape.kind,
+        "checked": reach.method,
+        "role": None,
     }
-    if shape.writes and not analyze:
-        report.add(
-            INFO,
-            "not-executed",
-            f"the statement changes data or state ({shape.why_write}): explained WITHOUT ANALYZE, so it did not run; "
-            "the plan shows estimates only",
-            "to see real timings run it with --analyze-writes (it executes, then is rolled back; "
-            "it holds row locks and advances sequences meanwhile)",
-        )
     options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
+    as_role = not shape.writes  # the diagnosis role reads only
     try:
-        _begin(conn, read_only=how["read_only"], opts=opts)
-        return _explain(conn, options, text, opts.params), how
+        with diagnosis_transaction(
+            conn, opts.timeout, opts.lock_timeout, read_only=how["read_only"], require_role=as_role
+        ) as session:
+            how["role"] = session.role
+            if session.fallback and analyze:
+                report.add(
+                    INFO,
+                    "diagnosis-role",
+                    session.fallback,
+                    f"ops roles apply   (creates {DIAGNOSIS_ROLE}), then GRANT {DIAGNOSIS_ROLE} TO <this login>;",
+                )
+                how.update(analyze=False)
+                options = "FORMAT JSON"
+            return _explain(conn, options, text, opts.params), how
     except errors.QueryCanceled:
-        conn.rollback()
         report.add(
             WARNING,
             "timeout",
@@ -137,7 +155,6 @@ def run_explain(
             "read the estimates in the plan, or rerun with a larger --timeout at a quiet hour",
         )
     except errors.ReadOnlySqlTransaction as exc:
-        conn.rollback()
         report.add(
             INFO,
             "not-executed",
@@ -145,26 +162,27 @@ def run_explain(
             "transaction stopped it: nothing changed; the plan shown is without ANALYZE",
         )
     except errors.LockNotAvailable:
-        conn.rollback()
         raise OpsError(
             f"waited {opts.lock_timeout:g} s for a lock on the statement's tables and gave up (--lock-timeout); "
             "something holds a strong lock: see pg_locks / pg_stat_activity",
             UNKNOWN,
         ) from None
+    except errors.InsufficientPrivilege as exc:
+        report.add(
+            INFO,
+            "diagnosis-role",
+            f"the diagnosis role {how['role']} may not read what the statement reads ({first_line(exc)}): "
+            "the plan shown is without ANALYZE",
+            f"ops roles apply   (grants SELECT on the app's tables to {DIAGNOSIS_ROLE})",
+        )
     except psycopg.Error as exc:
-        conn.rollback()
         raise OpsError(f"the database refused the statement: {first_line(exc)}", UNKNOWN) from None
-    finally:
-        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            conn.rollback()
     how.update(analyze=False, read_only=True)
     try:
-        _begin(conn, read_only=True, opts=opts)
-        return _explain(conn, "FORMAT JSON", text, opts.params), how
+        with diagnosis_transaction(conn, opts.timeout, opts.lock_timeout, require_role=False):
+            return _explain(conn, "FORMAT JSON", text, opts.params), how
     except psycopg.Error as exc:
         raise OpsError(f"the database refused the statement: {first_line(exc)}", UNKNOWN) from None
-    finally:
-        conn.rollback()
 
 
 # --------------------------------------------------------------------------------------- reading the plan
@@ -324,8 +342,8 @@ def prove_with_hypopg(
     conn: psycopg.Connection[Any], text: str, opts: Options, suggestions: list[Suggestion], report: Report
 ) -> dict[str, Any]:
     """Plan cost before and with each hypothetical index (nothing is built). Rolled back."""
-    state = conn.execute(query("extension_state"), {"name": "hypopg"}).fetchone() or {}
-    conn.rollback()
+    with conn.transaction(force_rollback=True):
+        state = conn.execute(query("extension_state"), {"name": "hypopg"}).fetchone() or {}
     result: dict[str, Any] = {"installed": bool(state.get("installed_version")), "used": False}
     if not state.get("installed_version") and not (opts.hypopg_load and state.get("available")):
         why = (
@@ -343,8 +361,25 @@ def prove_with_hypopg(
         result["reason"] = why
         return result
     try:
-        _begin(conn, read_only=bool(state.get("installed_version")), opts=opts)
-        if not state.get("installed_version"):
+        _hypopg(conn, text, opts, suggestions, state, result)
+    except psycopg.Error as exc:
+        report.add(INFO, "hypopg", f"the hypothetical-index check failed: {first_line(exc)}")
+        result["error"] = first_line(exc)
+    return result
+
+
+def _hypopg(
+    conn: psycopg.Connection[Any],
+    text: str,
+    opts: Options,
+    suggestions: list[Suggestion],
+    state: dict[str, Any],
+    result: dict[str, Any],
+) -> None:
+    """Plan the statement (never run it) with each hypothetical index, as the login: hypopg is its tool."""
+    installed = bool(state.get("installed_version"))
+    with diagnosis_transaction(conn, opts.timeout, opts.lock_timeout, read_only=installed, require_role=False):
+        if not installed:
             conn.execute("CREATE EXTENSION hypopg")  # undone by the rollback below
             result["loaded_for_this_run"] = True
         before = _explain(conn, "FORMAT JSON", text, opts.params)["Plan"]["Total Cost"]
@@ -362,12 +397,6 @@ def prove_with_hypopg(
             }
             conn.execute("SELECT hypopg_reset()")
         result["used"] = True
-    except psycopg.Error as exc:
-        report.add(INFO, "hypopg", f"the hypothetical-index check failed: {first_line(exc)}")
-        result["error"] = first_line(exc)
-    finally:
-        conn.rollback()
-    return result
 
 
 # --------------------------------------------------------------------------------------- the diagnosis
@@ -396,12 +425,20 @@ def diagnose(dsn: str | None, text: str, opts: Options) -> Report:
 def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: Report) -> Report:
     # The statement names tables as the app does: resolve them through the server's search_path.
     with connect(dsn, autocommit=False, search_path=None) as conn:
-        plan, how = run_explain(conn, shape, text, opts, report)
         try:
-            _begin(conn, read_only=True, opts=opts)
+            reach = check_statement(conn, text, lock_timeout=opts.lock_timeout)
+        except UnsafeStatement as exc:
+            report.add(
+                UNKNOWN,
+                "unsafe-statement",
+                str(exc),
+                "diagnose it by hand on a copy of the database; slow-query runs only built-in, effect-free code",
+            )
+            report.details.update({"statement": text.strip(), "params": opts.params})
+            return report
+        plan, how = run_explain(conn, shape, text, opts, reach, report)
+        with diagnosis_transaction(conn, opts.timeout, opts.lock_timeout, require_role=False):
             tables = load_tables(conn, plan, shape)
-        finally:
-            conn.rollback()
         suggestions = read_plan(plan, shape, tables, how, report)
         report.findings.sort(key=lambda f: CHECK_ORDER.index(f.check) if f.check in CHECK_ORDER else len(CHECK_ORDER))
         hypo = prove_with_hypopg(conn, text, opts, suggestions, report) if suggestions else None

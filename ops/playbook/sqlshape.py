@@ -2,6 +2,7 @@
 
 Two questions: may it change data (then it is never executed unless asked for explicitly), and
 which columns does it filter and sort on per table (the raw material for an index suggestion).
+Which functions it reaches, and whether running or even planning it is safe, is ops.safety's job.
 """
 
 from __future__ import annotations
@@ -19,28 +20,6 @@ from ops.errors import UsageError
 EXPLAINABLE = (ast.SelectStmt, ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
 WRITES = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
 RANGE_OPS = {"<", ">", "<=", ">="}
-# Functions whose effects a READ ONLY transaction does not stop (they act outside the tables, or on
-# other sessions): a statement calling one is never executed, only explained.
-SIDE_EFFECT_FUNCTIONS = {
-    "pg_terminate_backend",
-    "pg_cancel_backend",
-    "pg_reload_conf",
-    "pg_rotate_logfile",
-    "pg_switch_wal",
-    "pg_create_restore_point",
-    "pg_advisory_lock",
-    "pg_advisory_xact_lock",
-    "pg_try_advisory_lock",
-    "pg_try_advisory_xact_lock",
-    "pg_notify",
-    "dblink",
-    "dblink_exec",
-    "lo_import",
-    "lo_export",
-    "pg_file_write",
-    "pg_stat_reset",
-    "pg_stat_statements_reset",
-}
 
 
 @dataclass(frozen=True)
@@ -95,11 +74,6 @@ class _Scan(Visitor):
             self._write("SELECT INTO (creates a table)")
         if node.lockingClause:
             self._write("FOR UPDATE/SHARE (locks rows)")
-
-    def visit_FuncCall(self, ancestors: object, node: ast.FuncCall) -> None:
-        name = (node.funcname[-1].sval or "").lower() if node.funcname else ""
-        if name in SIDE_EFFECT_FUNCTIONS:
-            self._write(f"{name}() acts outside the tables")
 
     def visit_ParamRef(self, ancestors: object, node: ast.ParamRef) -> None:
         self.max_param = max(self.max_param, node.number or 0)

@@ -92,6 +92,8 @@ est AS (
 SELECT schema, "table", index, qualified, qualified_table, is_valid, bytes,
        rows::bigint                                                     AS rows,
        fillfactor,
+       -- equal keys merged into posting lists: pgstatindex's density misjudges these (ops/maintain/bloat.py)
+       coalesce(dedup AND have_distinct AND rows / keys >= 2, false)    AS deduplicated,
        CASE WHEN rows < 0 OR NOT have_widths THEN NULL
             ELSE ((1 + leaf_pages + ceil(leaf_pages * (tuple_bytes + 4) / ((bs - 40) * 0.7))) * bs)::bigint
        END                                                              AS expected_bytes,

@@ -1,0 +1,1 @@
+"""``ops advise``: from the workload to reviewed index migrations (evidence, then a file in sql/migrations/)."""

@@ -1,0 +1,14 @@
+-- Whether this session may switch to the diagnosis role, and whether that role is really least-privileged:
+-- no superuser, no replication, no BYPASSRLS, not a member of pg_signal_backend or of the roles that reach
+-- the server's files or programs (ops/safety.py).
+SELECT r.rolname                                                                    AS role,
+       pg_catalog.pg_has_role(session_user, r.oid, 'MEMBER')                        AS can_switch,
+       r.rolsuper                                                                   AS superuser,
+       r.rolreplication                                                             AS replication,
+       r.rolbypassrls                                                               AS bypassrls,
+       ARRAY(SELECT g.rolname::text FROM pg_catalog.pg_roles g
+             WHERE g.rolname IN ('pg_signal_backend', 'pg_read_server_files', 'pg_write_server_files',
+                                 'pg_execute_server_program', 'pg_checkpoint')
+               AND pg_catalog.pg_has_role(r.oid, g.oid, 'MEMBER'))                  AS powerful_memberships
+FROM pg_catalog.pg_roles r
+WHERE r.rolname = %(role)s;
