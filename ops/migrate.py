@@ -124,7 +124,7 @@ def superseded(step: IndexDecl | ConstraintDecl | DropDecl, final: dict[str, Ind
     """A create (or attach) whose index a later migration drops: nothing to build or check any more."""
     if final is None or isinstance(step, DropDecl):
         return False
-    return (step.name if isinstance(step, IndexDecl) else step.index) not in final
+    return (step.key if isinstance(step, IndexDecl) else f"{step.schema}.{step.index}") not in final
 
 
 def migration_problems(

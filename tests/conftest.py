@@ -149,7 +149,7 @@ def bloated(db, ops):
     from ops.db import connect
     from ops.maintain import sample
 
-    with connect(db.dsn, search_path="public") as conn:  # sample data names the app's tables as it does
+    with connect(db.dsn) as conn:
         sample.fill(conn, users=5000, orgs=100, sessions=20000, jobs=60000)
         sample.bloat(conn, "content_jobs")
     return db
