@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ops import REPO_ROOT
+from ops.local.demodata import SCALES, Scale, human  # noqa: F401  (human: re-exported for the benchmarks)
 from ops.local.pg import Cluster, bindir, free_port
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -57,50 +57,7 @@ RunFn = Callable[[str], Result]
 # ---------------------------------------------------------------- scales
 
 
-@dataclass(frozen=True)
-class Scale:
-    """Row counts of the app's tables. ``full`` is the issue's; the others divide it."""
-
-    name: str
-    users: int
-    sessions: int
-    organizations: int
-    memberships: int
-    subscriptions: int
-    usage_counters: int
-    content_jobs: int
-    content_artifacts: int
-    billing_events: int
-
-    @classmethod
-    def divided(cls, name: str, divisor: int) -> Scale:
-        full = SCALES["full"]
-        counts = {k: max(10, v // divisor) for k, v in asdict(full).items() if k != "name"}
-        return cls(name=name, **counts)
-
-    def counts(self) -> dict[str, int]:
-        return {k: v for k, v in asdict(self).items() if k != "name"}
-
-    def describe(self) -> str:
-        return ", ".join(f"{human(v)} {k}" for k, v in self.counts().items())
-
-
-SCALES: dict[str, Scale] = {
-    "full": Scale(
-        name="full",
-        users=200_000,
-        sessions=500_000,
-        organizations=20_000,
-        memberships=250_000,
-        subscriptions=24_000,
-        usage_counters=240_000,
-        content_jobs=2_000_000,
-        content_artifacts=4_000_000,
-        billing_events=100_000,
-    )
-}
-SCALES["small"] = Scale.divided("small", 20)
-SCALES["tiny"] = Scale.divided("tiny", 1000)
+# Scale and SCALES live with the generator in ops/local/demodata.py (the demo loads the same data).
 SCALE_ALIASES = {"default": "full"}
 
 
@@ -109,15 +66,6 @@ def get_scale(name: str) -> Scale:
     if name not in SCALES:
         raise SystemExit(f"unknown scale {name!r} (known: {', '.join(SCALES)}, default = full)")
     return SCALES[name]
-
-
-def human(n: float) -> str:
-    """200000 -> 200k, 2000000 -> 2M."""
-    for div, suffix in ((1_000_000, "M"), (1_000, "k")):
-        if abs(n) >= div:
-            value = n / div
-            return f"{value:.0f}{suffix}" if value == int(value) else f"{value:.1f}{suffix}"
-    return str(n)
 
 
 # ---------------------------------------------------------------- timing helpers

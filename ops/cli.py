@@ -8,7 +8,7 @@ Exit codes: checks 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN; actions 0 done, 1 fai
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -17,8 +17,8 @@ try:  # typer >= 0.20 vendors click as typer._click; older releases use click it
 except ImportError:  # pragma: no cover
     from click import exceptions as click_exc  # type: ignore[no-redef]
 
-from ops.db import PrivilegeError, check_dsn, connect, mask_secrets
-from ops.errors import CRITICAL, OK, USAGE, WARNING, ConnectError, OpsError, UsageError
+from ops.db import check_dsn, connect, mask_secrets
+from ops.errors import CRITICAL, OK, UNKNOWN, USAGE, WARNING, ConnectError, OpsError, UsageError
 from ops.options import bad_parameter_message, number, size
 
 # ops.migrate (pglast) and the other groups' heavy modules load inside the commands that use
@@ -204,8 +204,54 @@ def _register_optional() -> None:
 _register_optional()
 
 
+#: Commands that change things: a failure is one line on stderr. Every other command is a check, whose
+#: UNKNOWN (e.g. the database unreachable) is its verdict line on stdout, where monitoring reads it.
+ACTIONS = {
+    ("migrate", "apply"),
+    ("maintain", "reindex"),
+    ("maintain", "analyze"),
+    ("maintain", "chain"),
+    ("render",),
+    ("roles", "apply"),
+}
+
+
+def _command_path(args: list[str]) -> tuple[str, ...]:
+    """The subcommand words of ``args`` (``("maintain", "usage")``), as far as they name commands."""
+    from typer.main import get_command
+
+    command: Any = get_command(app)
+    path: list[str] = []
+    for word in args:
+        command = getattr(command, "commands", {}).get(word)
+        if command is None:
+            break
+        path.append(word)
+    return tuple(path)
+
+
+def _report_error(message: str, code: int, kind: str, args: list[str], *, verdict: bool, reported: bool) -> None:
+    """An error, said once per reader.
+
+    With --json: the envelope on stdout (unless the command printed it), one line on stderr for the log.
+    Without: a check's UNKNOWN is its verdict line on stdout, where monitoring reads it; anything else
+    one line on stderr. ``reported``: the command already said it on stdout.
+    """
+    if "--json" in args:
+        if not reported:
+            emit_json(code, message, {"error": message}, kind=kind)  # machines read stdout only
+        print(f"ops: error: {message}", file=sys.stderr)
+    elif reported:
+        return
+    elif verdict:
+        line(f"{status_word(code, kind)}: {message}")
+    else:
+        print(f"ops: error: {message}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app; turn expected errors into one line and an exit code."""
+    """Entry point: run the app; turn expected errors into one line (or one JSON envelope) and an exit code."""
+    args = argv if argv is not None else sys.argv[1:]
     try:
         result = app(args=argv, prog_name="ops", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -216,20 +262,24 @@ def main(argv: list[str] | None = None) -> None:
     except click_exc.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx else "ops"
         message = bad_parameter_message(exc) if isinstance(exc, click_exc.BadParameter) else exc.format_message()
-        print(f"{where}: error: {message} (see '{where} --help')", file=sys.stderr)
         code = USAGE
-        if "--json" in (argv if argv is not None else sys.argv[1:]):
-            emit_json(code, message, {"error": message}, kind="error")
+        if "--json" in args:
+            emit_json(code, f"{where}: {message}", {"error": message}, kind="error")
+        print(f"{where}: error: {message} (see '{where} --help')", file=sys.stderr)
     except typer.Abort:
         print("ops: aborted", file=sys.stderr)
         code = 130
     except OpsError as exc:
         message = mask_secrets(str(exc))  # messages are built masked; this is the last line of defence
-        print(f"ops: error: {message}", file=sys.stderr)
         code = exc.exit_code
-        if not exc.reported and "--json" in (argv if argv is not None else sys.argv[1:]):
-            kind = "error" if isinstance(exc, UsageError | ConnectError | PrivilegeError) else "action"
-            emit_json(code, message, {"error": message}, kind=kind)  # machines read stdout only
+        check = _command_path(args) not in ACTIONS
+        if isinstance(exc, UsageError | ConnectError):
+            kind = "error"
+        elif check and code == UNKNOWN:  # a check that could not tell: its Nagios word
+            kind = "check"
+        else:
+            kind = "action"
+        _report_error(message, code, kind, args, verdict=check and code == UNKNOWN, reported=exc.reported)
     except KeyboardInterrupt:
         print("ops: interrupted", file=sys.stderr)
         code = 130

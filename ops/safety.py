@@ -21,7 +21,7 @@ Two layers, both used by every playbook that runs or plans a statement it was gi
    parse trees are read rather than ``pg_depend``.
 
    When the server cannot take a temporary function (a hot standby, a read-only server, no TEMP
-   privilege), names are resolved from pglast's parse tree instead, over-approximating: every
+   privilege, or an event trigger on DDL, which would run its own code on the probe), names are resolved from pglast's parse tree instead, over-approximating: every
    function, operator and cast target that a name can mean on the search_path is judged, so the check
    may refuse more, never less, except for implicit casts to user-defined types, which it cannot see.
 
@@ -49,6 +49,7 @@ from typing import Any
 import psycopg
 from psycopg import errors, sql
 
+from ops.db import first_line
 from ops.errors import UNKNOWN, OpsError
 from ops.sqlfiles import query
 
@@ -94,10 +95,10 @@ _FUNC_FIELDS = re.compile(
 )
 _OP_FIELDS = re.compile(r":(?:opno|eqop|sortop) (\d+)")
 _OP_LISTS = re.compile(r":opnos \(o ([\d ]+)\)")
-_TYPE_FIELDS = re.compile(
-    r":(?:consttype|resulttype|paramtype|vartype|funcresulttype|opresulttype|array_typeid|element_typeid"
-    r"|aggtype|wintype|typeId|coercetype) (\d+)"
-)
+# Every field that names a type ends so (vartype, consttype, resulttype, minmaxtype, array_typeid, ...); the
+# other fields ending so are enums (commandType, jointype...), far below the first user oid, so they drop out.
+_TYPE_FIELDS = re.compile(r":\w*(?:type|Type|typeid|typid) (\d+)")
+_TYPE_LISTS = re.compile(r":\w*types \(o ([\d ]+)\)")
 _RELATIONS = re.compile(r":relid (\d+) :relkind (\w) :rellockmode (\d+)")
 _WRITE_LOCK = 3  # RowExclusiveLock: the lock a statement takes on the tables it writes
 _INSERTS = re.compile(r":commandType [35] ")  # INSERT or MERGE somewhere in the statement
@@ -143,7 +144,8 @@ class _Found:
 def check_statement(conn: psycopg.Connection[Any], sql_text: str, *, lock_timeout: float = 2.0) -> Reach:
     """Refuse (UnsafeStatement) a statement that reaches user code or a built-in with effects; nothing runs.
 
-    Runs in its own transaction, always rolled back; ``conn`` must not be inside a transaction.
+    Runs in its own transaction, always rolled back; ``conn`` must not be inside a transaction. A lock held
+    on the statement's tables longer than ``lock_timeout`` (seconds) raises psycopg's LockNotAvailable.
     """
     found, method = _resolve(conn, sql_text, lock_timeout)
     reach = Reach(method=method)
@@ -163,17 +165,22 @@ class DiagnosisSession:
 
 def role_problem(conn: psycopg.Connection[Any], role: str = DIAGNOSIS_ROLE) -> str | None:
     """Why this session cannot run as the least-privileged diagnosis role, or None when it can."""
+    return _role_state(conn, role)[0]
+
+
+def _role_state(conn: psycopg.Connection[Any], role: str) -> tuple[str | None, list[str]]:
+    """(why the session cannot switch to ``role`` or None, the schemas it resolves names in now)."""
     with conn.transaction(force_rollback=True):
         rows = _rows(conn, "diagnosis_role", {"role": role})
     if not rows:
-        return f"role {role} does not exist (ops roles apply creates it)"
+        return f"role {role} does not exist (ops roles apply creates it)", []
     row = rows[0]
     powers = [k for k in ("superuser", "replication", "bypassrls") if row[k]] + list(row["powerful_memberships"])
     if powers:
-        return f"role {role} is not least-privileged ({', '.join(powers)})"
+        return f"role {role} is not least-privileged ({', '.join(powers)})", []
     if not row["can_switch"]:
-        return f"this login may not SET ROLE {role} (GRANT {role} TO <login role>)"
-    return None
+        return f"this login may not SET ROLE {role} (GRANT {role} TO <login role>)", []
+    return None, list(row["search_path"])
 
 
 @contextlib.contextmanager
@@ -192,7 +199,7 @@ def diagnosis_transaction(
     as itself and ``session.fallback`` says why: the caller must then not execute the statement (plan it
     only). With ``require_role=False`` the role is not tried (for the tool's own catalog queries).
     """
-    problem = role_problem(conn, role) if require_role else None
+    problem, search_path = _role_state(conn, role) if require_role else (None, [])
     session = DiagnosisSession(role=role if require_role and not problem else None, read_only=read_only)
     if problem:
         session.fallback = f"{problem}: not executing the statement as this login; estimates only"
@@ -203,6 +210,9 @@ def diagnosis_transaction(
         conn.execute("SELECT set_config('lock_timeout', %s, true)", (f"{max(1, int(lock_timeout * 1000))}ms",))
         if session.role:
             conn.execute(sql.SQL("SET LOCAL ROLE {}").format(sql.Identifier(session.role)))
+            # Names resolve as they did for the login (and the safety check): "$user" would now be the role.
+            path = sql.SQL(", ").join(map(sql.Identifier, search_path)).as_string(conn) if search_path else "''"
+            conn.execute("SELECT set_config('search_path', %s, true)", (path,))
         yield session
 
 
@@ -221,14 +231,17 @@ def _resolve(conn: psycopg.Connection[Any], text: str, lock_timeout: float) -> t
             _read_tree(tree, STATEMENT, "the statement", found)
             found.inserts = bool(_INSERTS.search(tree))
             return found, "server parse tree"
-        except errors.LockNotAvailable:
-            raise UnsafeStatement(
-                f"waited {lock_timeout:g} s for a lock on the statement's tables to check it, and gave up "
-                "(--lock-timeout): something holds a strong lock; see pg_locks / pg_stat_activity"
-            ) from None
+        except (errors.LockNotAvailable, errors.QueryCanceled):
+            raise  # the caller says how long it waited (its --lock-timeout)
         except psycopg.Error as exc:
-            why_not = f"the server could not parse it into a function body ({_first_line(exc)})"
+            why_not = f"the server could not parse it into a function body ({first_line(exc)})"
     return _names(conn, text), f"names on the search_path ({why_not})"
+
+
+def ddl_event_triggers(conn: psycopg.Connection[Any]) -> list[str]:
+    """Enabled event triggers that would run their own code on DDL (CREATE FUNCTION, CREATE EXTENSION...)."""
+    with conn.transaction(force_rollback=True):
+        return list(_rows(conn, "diagnosis_probe_possible", {})[0]["event_triggers"])
 
 
 def _probe_impossible(conn: psycopg.Connection[Any]) -> str | None:
@@ -241,6 +254,8 @@ def _probe_impossible(conn: psycopg.Connection[Any]) -> str | None:
         return "default_transaction_read_only is on"
     if not temp:
         return "no TEMP privilege on this database"
+    if row["event_triggers"]:
+        return f"event trigger {', '.join(row['event_triggers'])} would run on the probe"
     return None
 
 
@@ -283,9 +298,11 @@ def _read_tree(tree: str | None, stage: str, via: str, found: _Found) -> None:
     for group in _OP_LISTS.findall(tree):
         for oid in group.split():
             found.operators.setdefault(int(oid), (stage, via))
-    for oid in _TYPE_FIELDS.findall(tree):
-        if int(oid) >= _FIRST_NORMAL_OID:
-            found.types.setdefault(int(oid), (stage, via))
+    types = [int(oid) for oid in _TYPE_FIELDS.findall(tree)]
+    types += [int(oid) for group in _TYPE_LISTS.findall(tree) for oid in group.split()]
+    for oid in types:
+        if oid >= _FIRST_NORMAL_OID:
+            found.types.setdefault(oid, (stage, via))
     for oid, _kind, lock in _RELATIONS.findall(tree):
         written = int(lock) >= _WRITE_LOCK
         prev = found.relations.get(int(oid))
@@ -318,6 +335,14 @@ def _names(conn: psycopg.Connection[Any], text: str) -> _Found:
         def visit_A_Expr(self, ancestors: Any, node: ast.A_Expr) -> None:
             names.append(("operator", *qualified(node.name)))
 
+        def visit_SubLink(self, ancestors: Any, node: ast.SubLink) -> None:  # x op ANY (SELECT ...)
+            if node.operName:
+                names.append(("operator", *qualified(node.operName)))
+
+        def visit_SortBy(self, ancestors: Any, node: ast.SortBy) -> None:  # ORDER BY x USING op
+            if node.useOp:
+                names.append(("operator", *qualified(node.useOp)))
+
         def visit_TypeCast(self, ancestors: Any, node: ast.TypeCast) -> None:
             if node.typeName is not None:
                 names.append(("cast", *qualified(node.typeName.names)))
@@ -341,7 +366,7 @@ def _names(conn: psycopg.Connection[Any], text: str) -> _Found:
     with conn.transaction(force_rollback=True):
         for what, schema, name in names:
             for row in _rows(conn, "diagnosis_names", {"what": what, "schema": schema, "name": name}):
-                target = found.functions if row["kind"] == "function" else found.operators
+                target = {"function": found.functions, "operator": found.operators, "type": found.types}[row["kind"]]
                 target.setdefault(int(row["oid"]), (STATEMENT, f"the name {name}"))
         for schema, rel, written in relations:
             ident = (sql.Identifier(schema, rel) if schema else sql.Identifier(rel)).as_string(conn)
@@ -397,9 +422,10 @@ def _relations(conn: psycopg.Connection[Any], rels: dict[int, tuple[str, str, bo
         stage, via, written = rels[row["oid"]]
         name = row["name"]
         if row["kind"] == "f":
+            where = "" if via == "the statement" else f" (reached through {via})"
             raise UnsafeStatement(
-                f"refused: the statement reaches foreign table {name} ({via}): reading it contacts another server, "
-                "even while planning; diagnose the query on that server"
+                f"refused, not planned, not run: foreign table {name}{where} is another server's table: reading "
+                "it contacts that server, even while planning; diagnose the query on that server"
             )
         for tree in row["select_rules"]:
             _read_tree(tree, stage, f"view {name}", found)
@@ -480,9 +506,3 @@ def _rows(conn: psycopg.Connection[Any], name: str, params: dict[str, Any]) -> l
 
 def _as_dict(row: Any, cols: Any) -> dict[str, Any]:
     return row if isinstance(row, dict) else dict(zip(cols, row, strict=True))
-
-
-def _first_line(exc: BaseException) -> str:
-    from ops.db import first_line
-
-    return first_line(exc)

@@ -3,6 +3,7 @@ a fresh database per test (cloned from a template with the app's tables), and th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -67,14 +68,23 @@ class Database:
 @pytest.fixture
 def db(pg_cluster: Cluster) -> Iterator[Database]:
     """A fresh database with the app's tables (sql/schema/), dropped after the test."""
-    name = f"t_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
+    with fresh_database(pg_cluster) as database:
+        yield database
+
+
+@contextlib.contextmanager
+def fresh_database(cluster: Cluster, prefix: str = "t_") -> Iterator[Database]:
+    """A clone of the template (the app's tables, empty), dropped at the end of the block."""
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
         conn.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(TEMPLATE_DB))
         )
-    yield Database(pg_cluster, name)
-    with psycopg.connect(pg_cluster.dsn(), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    try:
+        yield Database(cluster, name)
+    finally:
+        with psycopg.connect(cluster.dsn(), autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def run_ops(
@@ -87,6 +97,19 @@ def run_ops(
     if check and proc.returncode != 0:
         raise AssertionError(f"ops {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def run_local_env(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ops.local.env`` (what make demo and make demo-down run) as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", "ops.local.env", *args],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 @pytest.fixture

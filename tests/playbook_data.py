@@ -53,8 +53,6 @@ def grant_diagnosis_role(dsn: str) -> None:
     Roles are per cluster, grants per database: call it for each database (a template's grants are copied).
     """
     with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(
-            "DO $$ BEGIN CREATE ROLE s10_diagnosis NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-        )
+        conn.execute("DO $$ BEGIN CREATE ROLE s10_diagnosis NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
         conn.execute("GRANT USAGE ON SCHEMA public TO s10_diagnosis")
         conn.execute("GRANT SELECT ON ALL TABLES IN SCHEMA public TO s10_diagnosis")

@@ -94,9 +94,7 @@ def test_write_makes_a_migration_that_apply_builds_and_verify_covers(seeded, ops
     text = (migrations / "0607bc5b853a_01_idx_memberships_user_id.sql").read_text()
     assert text.startswith("-- Proposed by ops advise")
     assert "memberships_user_id_fkey" in text and "plan cost" in text  # the evidence travels with the file
-    assert text.rstrip().endswith(
-        "CREATE INDEX CONCURRENTLY idx_memberships_user_id ON public.memberships (user_id);"
-    )
+    assert text.rstrip().endswith("CREATE INDEX CONCURRENTLY idx_memberships_user_id ON public.memberships (user_id);")
     squawk = subprocess.run(
         [str(REPO_ROOT / ".venv/bin/squawk"), "--config", str(REPO_ROOT / ".squawk.toml"), *map(str, written)],
         capture_output=True,

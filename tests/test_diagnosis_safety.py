@@ -213,3 +213,107 @@ def test_a_login_that_cannot_switch_to_the_role_gets_estimates_and_unsafe_statem
     finally:
         db.execute("DROP OWNED BY drill_login")
         db.execute("DROP ROLE drill_login")
+
+
+def test_without_the_servers_parser_names_are_resolved_and_the_drills_still_refused(drill):
+    """default_transaction_read_only (as on a read-only server or a hot standby): no temporary function."""
+    db: Database = drill["db"]
+    db.execute(f'ALTER DATABASE "{db.name}" SET default_transaction_read_only = on')
+    for statement, says in [
+        ("SELECT pg_terminate_backend(1)", "pg_terminate_backend(integer,bigint)"),
+        ("SELECT kill_immutable()", "public.kill_immutable() (reached through the name kill_immutable)"),
+        ("SELECT * FROM victims_again", "(reached through view public.victims)"),
+        (f"SELECT {drill['pid']} !!! 0", "(reached through operator !!!(integer,bigint)"),
+        (f"SELECT 1 WHERE {drill['pid']} !!! ANY (SELECT 0::bigint)", "(reached through operator !!!(integer,bigint)"),
+        ("SELECT 1::checked_int", "public.kill_immutable() (reached through type public.checked_int"),
+    ]:
+        report = refused(drill, statement)
+        assert says in report["summary"]
+    proc = run_ops("playbook", "slow-query", "SELECT count(*) FROM users", "--json", env=db.env)
+    report = json.loads(proc.stdout)
+    assert report["safety"]["checked"].startswith("names on the search_path (default_transaction_read_only is on)")
+    assert report["safety"]["analyze"] is True and report["execution_ms"] is not None
+
+
+def test_the_role_resolves_names_as_the_check_did(drill):
+    """A schema named like the diagnosis role comes first in "$user", public once the role is switched to."""
+    db: Database = drill["db"]
+    with db.connect() as conn:
+        conn.execute("CREATE SCHEMA s10_diagnosis")
+        pid = drill["pid"]
+        conn.execute(
+            f"CREATE VIEW s10_diagnosis.users AS SELECT u.*, pg_terminate_backend({pid}) AS gone FROM public.users u"
+        )
+        conn.execute("GRANT USAGE ON SCHEMA s10_diagnosis TO s10_diagnosis")
+        conn.execute("GRANT SELECT ON s10_diagnosis.users TO s10_diagnosis")
+    before = state(drill)
+    proc = run_ops("playbook", "slow-query", "SELECT count(*) FROM users", "--json", env=db.env)
+    report = json.loads(proc.stdout)
+    assert report["safety"]["role"] == "s10_diagnosis" and report["safety"]["analyze"] is True
+    assert "Seq Scan on users" in "\n".join(report["plan_lines"])
+    assert state(drill) == before
+    drill["victim"].execute("SELECT 1")
+
+
+def test_a_held_lock_ends_the_check_in_one_line_within_the_lock_timeout(drill):
+    db: Database = drill["db"]
+    with db.connect(autocommit=False) as holder:
+        holder.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        proc = run_ops("playbook", "slow-query", "SELECT count(*) FROM users", "--lock-timeout", "0.2", env=db.env)
+        holder.rollback()
+    assert proc.returncode == 3 and "Traceback" not in proc.stderr
+    assert proc.stderr.count("\n") == 1 and "(--lock-timeout)" in proc.stderr, proc.stderr
+
+
+def test_more_ways_in_are_looked_into(drill):
+    """postgres_fdw, a row-level security policy, a cast, a default: each reaches what it hides."""
+    db: Database = drill["db"]
+    cluster = db.cluster
+    with db.connect() as conn:
+        conn.execute("CREATE EXTENSION postgres_fdw")
+        conn.execute(
+            "CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw "
+            f"OPTIONS (host '{cluster.host}', port '{cluster.port}', dbname '{db.name}')"
+        )
+        conn.execute("CREATE USER MAPPING FOR CURRENT_USER SERVER loop OPTIONS (user 'postgres')")
+        conn.execute("CREATE FOREIGN TABLE remote_log (n int) SERVER loop OPTIONS (table_name 'drill_log')")
+        conn.execute("CREATE TABLE guarded (n int)")
+        conn.execute("ALTER TABLE guarded ENABLE ROW LEVEL SECURITY")
+        conn.execute("CREATE POLICY kill ON guarded USING (kill_volatile())")
+        conn.execute("CREATE TYPE drill_enum AS ENUM ('a')")
+        conn.execute(
+            "CREATE FUNCTION to_drill_enum(integer) RETURNS drill_enum LANGUAGE plpgsql "
+            "AS $$ BEGIN PERFORM kill_volatile(); RETURN 'a'; END $$"
+        )
+        conn.execute("CREATE CAST (integer AS drill_enum) WITH FUNCTION to_drill_enum(integer)")
+        conn.execute("CREATE TABLE defaulted (n int, killed boolean DEFAULT kill_volatile())")
+    grant_diagnosis_role(db.dsn)
+    for statement, args, says in [
+        ("SELECT * FROM remote_log", [], "foreign table public.remote_log"),
+        ("INSERT INTO remote_log VALUES (1)", ["--analyze-writes"], "foreign table public.remote_log"),
+        ("SELECT * FROM guarded", [], "(reached through a row-level security policy of public.guarded)"),
+        ("SELECT 1::drill_enum", [], "public.to_drill_enum(integer) is user-defined code"),
+        ("INSERT INTO defaulted (n) VALUES (1)", [], "(reached through the default of killed on public.defaulted)"),
+    ]:
+        report = refused(drill, statement, *args)
+        assert says in report["summary"], report["summary"]
+
+
+def test_an_event_trigger_does_not_run_on_the_check(drill):
+    """The check's temporary function is DDL: with an event trigger on DDL it resolves names instead."""
+    db: Database = drill["db"]
+    db.execute(
+        "CREATE FUNCTION kill_on_ddl() RETURNS event_trigger LANGUAGE plpgsql "
+        f"AS $$ BEGIN PERFORM pg_terminate_backend({drill['pid']}); END $$"
+    )
+    db.execute("CREATE EVENT TRIGGER drill_ddl ON ddl_command_end EXECUTE FUNCTION kill_on_ddl()")
+    try:
+        before = state(drill)
+        proc = run_ops("playbook", "slow-query", "SELECT count(*) FROM users", "--json", env=db.env)
+        report = json.loads(proc.stdout)
+        assert report["safety"]["checked"].startswith("names on the search_path (event trigger drill_ddl")
+        assert state(drill) == before
+        drill["victim"].execute("SELECT 1")
+        refused(drill, "SELECT kill_volatile()")
+    finally:
+        db.execute("DROP EVENT TRIGGER drill_ddl")

@@ -8,16 +8,21 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from ops import REPO_ROOT
-from ops.deploy.cron import render
+from ops.db import lock_key
+from ops.deploy.cron import cron_lines, render
 from ops.errors import UsageError
+from ops.maintain import LOCK_NAME as MAINTENANCE_LOCK
 from ops.settings import DbSettings, MaintenanceSettings, validate
+from tests.conftest import run_ops
 
 PYINFRA = Path(sys.executable).with_name("pyinfra")
+PATH = "/usr/local/bin:/usr/bin:/bin"
 OPS_BIN = Path(sys.executable).with_name("ops")
 
 INVENTORY = """
@@ -88,6 +93,11 @@ def test_deploy_writes_the_crontab_once_and_its_lines_run(deployed):
     for _, command in jobs:
         assert "flock -n" in command and str(root / "log" / "maintenance.log") in command
     assert jobs[1][1].startswith('[ "$(date +\\%u)" = 7 ] && ')  # first Sunday only
+    assert "maintain chain 'ops maintain reindex --lock-timeout" in jobs[1][1]
+    assert (
+        "'ops maintain analyze --metrics-file" in jobs[1][1]
+        and "'ops playbook integrity --max-duration 30m'" in jobs[1][1]
+    )
 
     # a second deploy changes nothing
     second = deploy(inv)
@@ -95,12 +105,16 @@ def test_deploy_writes_the_crontab_once_and_its_lines_run(deployed):
     assert crontab.read_text() == text
 
     # the lines run the real commands against the database
+    db.execute("CREATE EXTENSION amcheck")
     run_env = {"HOME": "/root", **env}
     for _, command in jobs:
         run_cron_command(command, run_env)
     log = (root / "log" / "maintenance.log").read_text()
     assert "s10-ops usage: exit 1" in log  # WARNING: the seed's redundant indexes
     assert "s10-ops reindex: exit 0" in log and "done:" in log
+    for step in ("analyze", "integrity", "monthly"):  # the monthly chain: each step's own status
+        assert f"s10-ops {step}: exit 0" in log, log
+    assert "OK: " in log and "btree index(es) checked with bt_index_check" in log
     assert "s10-ops bloat: exit" in log
     for job in ("usage", "reindex", "analyze", "bloat"):
         prom = root / "metrics" / f"s10_maintain_{job}.prom"
@@ -137,3 +151,52 @@ def test_settings_are_validated_before_anything_runs():
     assert all(ln.split()[5] == "postgres" for ln in lines)
     assert os.path.basename(MaintenanceSettings().cron_file) == "s10-ops-maintenance"
     assert json.dumps(MaintenanceSettings().model_dump())  # serialisable for pyinfra's --debug output
+
+
+def test_a_failed_step_fails_the_monthly_chain_and_the_log_shows_which(db, tmp_path):
+    """Another run holds the maintenance lock while REINDEX starts: REINDEX fails, ANALYZE and the
+    integrity check still run, and the log and the exit status say REINDEX failed."""
+    settings = MaintenanceSettings(
+        cron_user="",
+        log_file=str(tmp_path / "maintenance.log"),
+        lock_dir=str(tmp_path),
+        reindex={"schedule": "0 3 * * *", "options": ["--lock-wait", "0"]},
+    )
+    pg_env = {k: v for k, v in db.env.items() if k.startswith("PG")}
+    [monthly] = [
+        c for c in cron_lines(settings, DbSettings(ops_bin=str(OPS_BIN), pg_env=pg_env)) if "chain" in c.command
+    ]
+    db.execute("CREATE EXTENSION amcheck")
+    log = tmp_path / "maintenance.log"
+    with db.connect() as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (lock_key(MAINTENANCE_LOCK),))
+        proc = subprocess.Popen(["/bin/sh", "-c", monthly.command], env={"HOME": "/root", **pg_env, "PATH": PATH})
+        deadline = time.monotonic() + 60
+        while "s10-ops reindex: exit" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+            time.sleep(0.1)
+        holder.execute("SELECT pg_advisory_unlock(%s)", (lock_key(MAINTENANCE_LOCK),))  # ANALYZE may go on
+        proc.wait(timeout=120)
+    text = log.read_text()
+    assert "s10-ops reindex: exit 1" in text and "another 'maintain' run holds the lock" in text, text
+    assert "s10-ops analyze: exit 0" in text and "s10-ops integrity: exit 0" in text, text
+    assert "s10-ops monthly: exit 1" in text, text
+    assert "chain: 1 of 3 step(s) failed: reindex (exit 1); exit 1" in text
+
+
+def test_the_chain_command_runs_every_step_and_exits_with_the_first_failure(db):
+    bad = run_ops("maintain", "chain", "ops maintain reindex --min-size huge", "playbook locks", env=db.env)
+    assert bad.returncode == 2, bad.stdout + bad.stderr
+    assert bad.stdout.splitlines() == [
+        "s10-ops reindex: exit 2",
+        "OK: no session waits for a lock",
+        "s10-ops locks: exit 0",
+    ]
+    data = json.loads(run_ops("maintain", "chain", "--json", "playbook locks", "maintain analyze", env=db.env).stdout)
+    assert (
+        data["status"] == "OK" and data["exit_code"] == 0 and [s["step"] for s in data["steps"]] == ["locks", "analyze"]
+    )
+    assert data["steps"][0]["stdout"].startswith("OK: no session waits for a lock")
+    for step in ("rm -rf /", "ops maintain chain 'maintain analyze'", "ops", ""):
+        proc = run_ops("maintain", "chain", step, env=db.env)
+        assert proc.returncode == 2 and "bad step" in proc.stderr and not proc.stdout, proc.stdout + proc.stderr

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
+from ops import REPO_ROOT
 from ops.local.pg import free_port
 from ops.playbook.cors_check import browser_cache, look_alikes, needs_preflight
 from tests.conftest import run_ops
@@ -78,7 +80,10 @@ def test_the_human_report_leads_with_the_verdict_and_prints_the_fix(edge):
     assert proc.returncode == 1
     first, *rest = proc.stdout.splitlines()
     assert first.startswith("WARNING: no Access-Control-Max-Age")
-    assert any("fix: add_header Access-Control-Max-Age 7200 always;" in line for line in rest)
+    assert any(
+        "fix: cors_max_age = 7200 in inventory/<env>.py, then deploy: pyinfra inventory/<env>.py deploy.py" in line
+        for line in rest
+    )
     assert any(line.startswith("browsers cache it: Chromium 5 s, Firefox 5 s, Safari 5 s") for line in rest)
 
 
@@ -106,6 +111,29 @@ def test_unreachable_is_unknown():
     proc = run_ops("playbook", "cors", f"http://127.0.0.1:{port}/api", "--origin", PAGE_ORIGIN, env=ENV)
     assert proc.returncode == 3
     assert proc.stdout.startswith("UNKNOWN: cannot reach")
+    assert "preflight cost" not in proc.stdout  # nothing answered: nothing to count
+
+
+@pytest.mark.parametrize(
+    ("path", "check", "key"),
+    [
+        ("/no-max-age/jobs", "no-max-age", "cors_max_age = 7200"),
+        ("/max-age-86400/jobs", "max-age-above-cap", "cors_max_age = 7200"),
+        ("/two-origins/jobs", "two-allow-origin", "cors_mode"),
+    ],
+)
+def test_fixes_name_the_inventory_key_and_the_deploy_not_generated_files(edge, path, check, key):
+    _, report = cors(edge, path, *PAGE_CALL)
+    fix = checks(report)[check]["fix"]
+    assert key in fix and "inventory/<env>.py" in fix and "pyinfra inventory/<env>.py deploy.py" in fix
+    assert "CORS_MAX_AGE=" not in fix and "add_header" not in fix  # the generated files the next deploy overwrites
+
+
+def test_templates_cite_only_files_the_repo_has():
+    for template in (REPO_ROOT / "templates").rglob("*"):
+        if template.is_file():
+            for cited in re.findall(r"[\w./-]+\.md\b", template.read_text()):
+                assert (REPO_ROOT / cited).exists(), f"{template.relative_to(REPO_ROOT)} cites {cited}, not in the repo"
 
 
 @pytest.mark.parametrize(

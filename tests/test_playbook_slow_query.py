@@ -88,7 +88,7 @@ def test_seed_query_before_s10_indexes_is_a_seq_scan_and_hypopg_proves_the_index
     assert "seq-scan" in found and "content_jobs" in found["seq-scan"]["message"]
     assert report["summary"].startswith("WARNING: sequential scan of content_jobs")
     assert "CREATE INDEX CONCURRENTLY" in found["seq-scan"]["fix"]
-    assert "ON content_jobs (user_id, created_at DESC);" in found["seq-scan"]["fix"]
+    assert 'ON "public"."content_jobs" ("user_id", "created_at" DESC);' in found["seq-scan"]["fix"]
     [suggestion] = report["suggestions"]
     assert suggestion["columns"] == ["user_id", "created_at DESC"]
     assert suggestion["covered_by"] is None
@@ -134,7 +134,7 @@ def test_a_function_around_the_column_is_named_with_the_expression_index(jobs_db
     found = checks(report)
     assert code == 1 and "seq-scan" in found
     assert "wraps topic in lower()" in found["index-not-matched"]["message"]
-    assert "(lower(topic))" in found["index-not-matched"]["fix"]
+    assert '(lower("topic"))' in found["index-not-matched"]["fix"]
 
 
 def test_a_scan_that_keeps_most_of_the_table_is_not_blamed(jobs_db):
@@ -255,4 +255,87 @@ def test_hypopg_load_proves_the_index_and_leaves_no_extension(jobs_db):
     code, report = slow_query(jobs_db, SEED_SLOW_QUERY, "-p", "42", "--hypopg-load")
     assert report["hypopg"]["loaded_for_this_run"] is True
     assert report["suggestions"][0]["hypopg"]["proven"] is True
+    assert jobs_db.fetchall("SELECT count(*) FROM pg_extension WHERE extname = 'hypopg'") == [(0,)]
+
+
+# ----------------------------------------------------------------------------------------- triggers, quoting
+
+
+def test_a_foreign_key_trigger_that_dominates_a_delete_names_the_missing_index(db):
+    with db.connect() as conn:
+        conn.execute("INSERT INTO users (email) SELECT 'u' || g || '@example.test' FROM generate_series(1, 1000) g")
+        conn.execute("INSERT INTO organizations (name, owner_id) VALUES ('org', 2)")
+        conn.execute(
+            "INSERT INTO memberships (org_id, user_id) SELECT 1, 1 + g % 1000 FROM generate_series(1, 100000) g"
+        )
+        conn.execute("ANALYZE")
+    grant_diagnosis_role(db.dsn)
+    users = db.fetchall("SELECT count(*) FROM users")[0][0]
+
+    code, report = slow_query(db, "DELETE FROM users WHERE id = $1", "-p", "1", "--analyze-writes")
+
+    assert report["safety"]["analyze"] is True, report["findings"]
+    assert code == 1 and report["summary"].startswith("WARNING: ")
+    fk = checks(report)["fk-trigger"]
+    assert "memberships_user_id_fkey" in fk["message"] and "public.memberships by (user_id)" in fk["message"]
+    assert fk["fix"].startswith(
+        'CREATE INDEX CONCURRENTLY "idx_memberships_user_id" ON "public"."memberships" ("user_id");'
+    )
+    [trigger] = [t for t in report["triggers"] if t["constraint"] == "memberships_user_id_fkey"]
+    assert trigger["time_ms"] > 0.5 * report["execution_ms"] and trigger["calls"] == 1
+    assert report["trigger_ms"] >= trigger["time_ms"]
+    assert db.fetchall("SELECT count(*) FROM users")[0][0] == users  # rolled back
+
+    human = run_ops(
+        "playbook", "slow-query", "DELETE FROM users WHERE id = $1", "-p", "1", "--analyze-writes", env=db.env
+    )
+    assert "ms in triggers" in human.stdout and "trigger RI_ConstraintTrigger_a_" in human.stdout
+
+    db.execute(fk["fix"].splitlines()[0])  # the printed fix, run as printed
+    code, report = slow_query(db, "DELETE FROM users WHERE id = $1", "-p", "3", "--analyze-writes")
+    assert "fk-trigger" not in checks(report)
+
+
+def test_identifiers_that_need_quotes_are_quoted_in_the_suggested_index(db):
+    with db.connect() as conn:
+        conn.execute('CREATE TABLE "Mixed Tab" (id int, "Mixed Col" int)')
+        conn.execute('INSERT INTO "Mixed Tab" SELECT g, g FROM generate_series(1, 20000) g')
+        conn.execute('ANALYZE "Mixed Tab"')
+    grant_diagnosis_role(db.dsn)
+    code, report = slow_query(db, 'SELECT * FROM "Mixed Tab" WHERE "Mixed Col" = 5')
+    assert code == 1
+    fix = checks(report)["seq-scan"]["fix"].splitlines()[0]
+    assert fix == 'CREATE INDEX CONCURRENTLY "idx_Mixed Tab_Mixed Col" ON "public"."Mixed Tab" ("Mixed Col");'
+    db.execute(fix)  # it is valid SQL as printed
+
+
+def test_an_invalid_index_is_named_quoted_in_its_fix(db):
+    db.execute(
+        "INSERT INTO users (email, name) SELECT 'u' || g || '@example.test', 'same' FROM generate_series(1, 3) g"
+    )
+    with pytest.raises(psycopg.errors.UniqueViolation):
+        db.execute('CREATE UNIQUE INDEX CONCURRENTLY "Odd Ix" ON users (name)')  # fails, leaves it INVALID
+    grant_diagnosis_role(db.dsn)
+    code, report = slow_query(db, "SELECT * FROM users WHERE name = 'same'")
+    assert code == 1
+    assert 'REINDEX INDEX CONCURRENTLY "public"."Odd Ix";' in checks(report)["invalid-index"]["fix"]
+
+
+def test_hypopg_load_is_not_used_when_an_event_trigger_would_run_on_it(jobs_db):
+    if not hypopg_available(jobs_db.cluster.dsn()):
+        pytest.skip("postgresql-15-hypopg is not installed")
+    with psycopg.connect(jobs_db.dsn, autocommit=True) as victim:
+        pid = victim.info.backend_pid
+        jobs_db.execute(
+            "CREATE FUNCTION kill_on_ddl() RETURNS event_trigger LANGUAGE plpgsql "
+            f"AS $$ BEGIN PERFORM pg_terminate_backend({pid}); END $$"
+        )
+        jobs_db.execute("CREATE EVENT TRIGGER drill_ddl ON ddl_command_end EXECUTE FUNCTION kill_on_ddl()")
+        try:
+            code, report = slow_query(jobs_db, SEED_SLOW_QUERY, "-p", "42", "--hypopg-load")
+            victim.execute("SELECT 1")  # still alive
+        finally:
+            jobs_db.execute("DROP EVENT TRIGGER drill_ddl")
+    assert code == 1 and "seq-scan" in checks(report)
+    assert "--hypopg-load not used: event trigger drill_ddl" in checks(report)["hypopg"]["message"]
     assert jobs_db.fetchall("SELECT count(*) FROM pg_extension WHERE extname = 'hypopg'") == [(0,)]

@@ -2,7 +2,9 @@
 
 The crontab runs the same ``ops maintain`` commands a person runs, each line wrapped in
 ``flock -n`` (skips, and says so in the log, while the previous run still holds the lock) on top
-of the database advisory lock the commands take themselves.
+of the database advisory lock the commands take themselves. The monthly job is a chain run by
+``ops maintain chain`` (REINDEX, ANALYZE, then the amcheck integrity check): each step's own exit
+status is logged, and the job fails when any step failed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from ops import TEMPLATES_DIR
 from ops.settings import DbSettings, MaintenanceJob, MaintenanceSettings
 
 SKIPPED = 75  # flock -E: the previous run still holds the lock
+#: The monthly integrity check's time budget: it stops on time however big the database.
+INTEGRITY_MAX_DURATION = "30m"
 
 
 @dataclass
@@ -32,16 +36,25 @@ def _ops(db: DbSettings, *args: str) -> str:
     return " ".join(shlex.quote(a) for a in (db.ops_bin, "maintain", *args))
 
 
+def _chain(db: DbSettings, *steps: list[str]) -> str:
+    """``ops maintain chain 'ops maintain reindex ...' 'ops maintain analyze ...'``: each step's status logged."""
+    return " ".join(
+        shlex.quote(a) for a in (db.ops_bin, "maintain", "chain", *(shlex.join(["ops", *s]) for s in steps))
+    )
+
+
 def _metrics(settings: MaintenanceSettings, job: str) -> list[str]:
     return ["--metrics-file", f"{settings.metrics_dir}/s10_maintain_{job}.prom"] if settings.metrics_dir else []
 
 
-def _wrap(settings: MaintenanceSettings, name: str, job: MaintenanceJob, commands: list[str]) -> str:
-    """flock + log redirection (+ weekday guard) around one or more ops commands."""
+def _wrap(settings: MaintenanceSettings, name: str, job: MaintenanceJob, command: str, label: str = "") -> str:
+    """flock + log redirection (+ weekday guard) around one ops command (a chain is one command).
+
+    ``name`` names the lock; ``label`` (default: the name) the job in the log."""
     lock = f"{settings.lock_dir}/s10-ops-maintain-{name}.lock"
-    body = commands[0] if len(commands) == 1 else "sh -c " + shlex.quote("; ".join(commands))
+    name = label or name
     run = (
-        f"flock -n -E {SKIPPED} {lock} {body}; rc=$?; "
+        f"flock -n -E {SKIPPED} {lock} {command}; rc=$?; "
         f'[ $rc -ne {SKIPPED} ] || echo "s10-ops {name}: skipped, the previous run still holds {lock}"; '
         f'echo "s10-ops {name}: exit $rc"'
     )
@@ -62,18 +75,20 @@ def cron_lines(settings: MaintenanceSettings, db: DbSettings) -> list[CronLine]:
         cmd = _ops(db, "usage", *_metrics(settings, "usage"), *replicas, *settings.usage.options)
         lines.append(
             CronLine(
-                "index usage report (weekly)", settings.usage.schedule, _wrap(settings, "usage", settings.usage, [cmd])
+                "index usage report (weekly)", settings.usage.schedule, _wrap(settings, "usage", settings.usage, cmd)
             )
         )
     if settings.reindex.enabled:
         lock = ["--lock-timeout", str(db.lock_timeout), "--retries", str(db.retries)]
-        reindex = _ops(db, "reindex", *lock, *_metrics(settings, "reindex"), *settings.reindex.options)
-        analyze = _ops(db, "analyze", *_metrics(settings, "analyze"))
+        reindex = ["maintain", "reindex", *lock, *_metrics(settings, "reindex"), *settings.reindex.options]
+        analyze = ["maintain", "analyze", *_metrics(settings, "analyze")]
+        integrity = ["playbook", "integrity", "--max-duration", INTEGRITY_MAX_DURATION]
         lines.append(
             CronLine(
-                "targeted REINDEX CONCURRENTLY, then ANALYZE of stale statistics (monthly)",
+                "monthly: targeted REINDEX CONCURRENTLY, ANALYZE of stale statistics, amcheck integrity check "
+                "(each step's exit status logged; the job fails when one failed)",
                 settings.reindex.schedule,
-                _wrap(settings, "reindex", settings.reindex, [reindex, analyze]),
+                _wrap(settings, "reindex", settings.reindex, _chain(db, reindex, analyze, integrity), "monthly"),
             )
         )
     if settings.bloat.enabled:
@@ -82,7 +97,7 @@ def cron_lines(settings: MaintenanceSettings, db: DbSettings) -> list[CronLine]:
             CronLine(
                 "bloat report with pgstatindex (quarterly)",
                 settings.bloat.schedule,
-                _wrap(settings, "bloat", settings.bloat, [cmd]),
+                _wrap(settings, "bloat", settings.bloat, cmd),
             )
         )
     return lines

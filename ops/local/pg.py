@@ -54,6 +54,21 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+def port_taken(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on (e.g. "Address already in use"), or None when it can.
+
+    SO_REUSEADDR as the servers themselves set it (PostgreSQL, Nginx, uvicorn): connections left in
+    TIME-WAIT by a server that just stopped do not make the port taken, only a listener does.
+    """
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
 def _as_server_user(cmd: list[str]) -> list[str]:
     if os.geteuid() == 0:
         return ["runuser", "-u", "postgres", "--", *cmd]
@@ -144,10 +159,14 @@ class Cluster:
         return self._run([str(bindir() / "pg_ctl"), "-D", str(self.data), "status"], check=False).returncode == 0
 
     def start(self) -> None:
+        """Start the server; a taken port or a failed start names the port and the log to read."""
         if self.running():
             return
+        taken = port_taken(self.host, self.port)
+        if taken:
+            raise OpsError(f"PostgreSQL cannot listen on {self.host}:{self.port}: the port is taken ({taken})")
         self.root.chmod(0o755)
-        self._run(
+        proc = self._run(
             [
                 str(bindir() / "pg_ctl"),
                 "-D",
@@ -160,13 +179,27 @@ class Cluster:
                 "-t",
                 "60",
                 "start",
-            ]
+            ],
+            check=False,
         )
+        if proc.returncode != 0:
+            raise OpsError(
+                f"PostgreSQL did not start on port {self.port}: {self._last_log_line()} (log: {self.logfile})"
+            )
         deadline = time.monotonic() + 30
         while not (self.socket_dir / f".s.PGSQL.{self.port}").exists():
             if time.monotonic() > deadline:
                 raise OpsError(f"PostgreSQL did not open its socket; see {self.logfile}")
             time.sleep(0.1)
+
+    def _last_log_line(self) -> str:
+        """The server log's last error (FATAL/ERROR/PANIC), which says why it would not start."""
+        try:
+            lines = self.logfile.read_text(errors="replace").splitlines()
+        except OSError:
+            return "no server log"
+        errors = [ln for ln in lines if any(w in ln for w in ("FATAL:", "ERROR:", "PANIC:"))]
+        return (errors or lines or ["empty server log"])[-1].strip()
 
     def stop(self, mode: str = "fast") -> None:
         if self.running():

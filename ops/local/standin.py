@@ -13,7 +13,6 @@ header (401 without ``Authorization: Bearer ...``, any token accepted), and answ
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from starlette.routing import Route
 
 from ops.errors import OpsError
 from ops.local.nginx import pid_alive, wait_port
+from ops.local.pg import port_taken
 
 ENV_FILE_VAR = "S10_APP_ENV_FILE"
 
@@ -117,13 +117,9 @@ class StandIn:
     def start(self) -> None:
         if self.running():
             return
-        with socket.socket() as probe:  # something else on the port would answer in our place
-            try:
-                probe.bind((self.host, self.port))
-            except OSError as exc:
-                raise OpsError(
-                    f"cannot start the stand-in app: {self.host}:{self.port} is taken ({exc.strerror})"
-                ) from None
+        taken = port_taken(self.host, self.port)  # something else on the port would answer in our place
+        if taken:
+            raise OpsError(f"cannot start the stand-in app: {self.host}:{self.port} is taken ({taken})")
         self.pidfile.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, ENV_FILE_VAR: str(self.env_file)}
         with open(self.logfile, "ab") as log:

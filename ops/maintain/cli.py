@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.db import MONITORING_ROLE, advisory_lock, check_dsn, check_dsns, connect, replica_connections
+from ops.db import MONITORING_ROLE, advisory_lock, check_dsn, check_dsns, connect, mask_secrets, replica_connections
 from ops.errors import FAILED, OK, UNKNOWN, OpsError, UsageError
 from ops.maintain import analyze as analyze_mod
 from ops.maintain import bloat as bloat_mod
@@ -71,11 +71,12 @@ def _job(job: str, report: bool, metrics_file: str | None, as_json: bool, body: 
         exc.reported = as_json and result is not None  # its JSON is already on stdout
         if report and not bad_input:
             code = exc.exit_code = UNKNOWN
+            message = mask_secrets(str(exc))  # as main() does for every final error line
             if as_json:
-                emit_json(UNKNOWN, f"UNKNOWN: {exc}", {"error": str(exc)})
-                exc.reported = True
+                emit_json(UNKNOWN, message, {"error": message})
             else:
-                line(f"UNKNOWN: {exc}")
+                line(f"UNKNOWN: {message}")
+            exc.reported = True  # said on stdout: main() adds only the stderr line of --json
         raise
     finally:
         if metrics_file and not bad_input:
@@ -419,3 +420,38 @@ def analyze_cmd(
         return summary, OK
 
     _job("analyze", False, metrics_file, json, body)
+
+
+@maintain_app.command("chain")
+def chain_cmd(
+    steps: Annotated[
+        list[str],
+        typer.Argument(metavar="STEP...", help="An ops command, quoted, e.g. 'ops maintain reindex --min-size 10MB'."),
+    ],
+    dry_run: DryRunOpt = False,
+    json: JsonOpt = False,
+) -> None:
+    """Run ops commands one after another and log each one's exit status; fail when any step failed.
+
+    Every step runs, whatever the one before did; after each, a line 's10-ops STEP: exit N'. Exit 0
+    when every step exited 0, else the first non-zero status. The monthly cron job is
+    `ops maintain chain 'ops maintain reindex ...' 'ops maintain analyze ...' 'ops playbook integrity ...'`.
+    """
+    from ops.maintain import chain
+
+    parsed = chain.parse(steps)
+    if dry_run:
+        commands = [f"ops {' '.join(s.argv)}" for s in parsed]
+        if json:
+            emit_json(OK, f"dry run: {len(parsed)} step(s)", {"steps": commands}, kind="action")
+        else:
+            for command in commands:
+                line(command)
+        raise typer.Exit(OK)
+    code, records = chain.run(parsed, capture=json)
+    summary = chain.summary(code, records)
+    if json:
+        emit_json(code, summary, {"steps": records}, kind="action")
+    else:
+        info(summary)
+    raise typer.Exit(code)

@@ -5,7 +5,7 @@ Exit codes (checks): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (could not tell: unr
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -72,8 +72,9 @@ def slow_query(
 ) -> None:
     """Why is this statement slow? EXPLAIN it safely (rolled back, read-only, timeouts), name the cause, suggest the index.
 
-    A SELECT runs under EXPLAIN (ANALYZE, BUFFERS) in a READ ONLY transaction that is rolled back.
-    A data-modifying statement is never executed unless --analyze-writes, and then rolled back.
+    Every function it reaches is checked first: user code and built-ins with effects are refused (exit 3).
+    A SELECT runs under EXPLAIN (ANALYZE, BUFFERS) as role s10_diagnosis in a READ ONLY transaction that
+    is rolled back. A data-modifying statement is never executed unless --analyze-writes, and then rolled back.
     """
     from ops.playbook import slow_query as sq
 
@@ -97,7 +98,10 @@ def slow_query(
         f"functions checked from the {safety['checked']}",
     ]
     if d["execution_ms"] is not None:
-        extra.append(f"time: execution {d['execution_ms']:,.2f} ms, planning {d['planning_ms']:,.2f} ms")
+        in_triggers = f", of which {d['trigger_ms']:,.2f} ms in triggers" if d.get("triggers") else ""
+        extra.append(f"time: execution {d['execution_ms']:,.2f} ms{in_triggers}, planning {d['planning_ms']:,.2f} ms")
+        for t in d.get("triggers", []):
+            extra.append(f"  trigger {t['name']} on {t['relation']}: {t['time_ms']:,.2f} ms, {t['calls']:,} call(s)")
     extra += ["plan:", *(f"  {line}" for line in d["plan_lines"])]
     if report.findings:
         extra.append("findings:")
@@ -220,6 +224,73 @@ def index_health(
         schemas=schema,
     )
     _finish(ih.index_health(check_dsn(dsn), opts), json)
+
+
+def _lock_wait(flag: str, default: str, help: str) -> Any:
+    """--warning / --critical of ``locks``: how long a session has waited for a lock (up to a day)."""
+    return duration(flag, default=default, low=0, low_open=True, high=86400, help=help)
+
+
+@playbook_app.command("locks")
+def locks(
+    warning: Annotated[
+        float, _lock_wait("--warning", "10s", "WARNING when a session has waited for a lock this long (e.g. 10s, 2m).")
+    ] = 10.0,
+    critical: Annotated[
+        float, _lock_wait("--critical", "60s", "CRITICAL when a session has waited for a lock this long.")
+    ] = 60.0,
+    dsn: DsnOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Who blocks whom: the lock tree, each root blocker with its age, state and query, and the fix.
+
+    The fix (pg_cancel_backend for an active statement, pg_terminate_backend for a session idle in
+    transaction) is printed, never executed. Read-only: it reads pg_stat_activity and pg_locks.
+    Exit 0 when no session has waited longer than --warning, 1 above it, 2 above --critical.
+    """
+    from ops.playbook import locks as lk
+
+    check_order("--warning", warning, "--critical", critical)
+    report = lk.lock_tree(check_dsn(dsn), lk.Options(warning_s=warning, critical_s=critical))
+    _finish(report, json, lk.render(report))
+
+
+@playbook_app.command("integrity")
+def integrity(
+    heapallindexed: Annotated[
+        bool,
+        typer.Option(
+            "--heapallindexed", help="Also prove every table row has its index entry (reads each whole table)."
+        ),
+    ] = False,
+    max_duration: Annotated[
+        float,
+        duration(
+            "--max-duration",
+            default="10m",
+            low=0,
+            low_open=True,
+            high=7 * 86400,
+            help="Time budget (e.g. 10m, 1h): no check starts after it, the running one stops.",
+        ),
+    ] = 600.0,
+    schema: Annotated[
+        list[str] | None, typer.Option("--schema", help="Check only this schema's indexes (repeat the option).")
+    ] = None,
+    dsn: DsnOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Are the btree indexes intact? amcheck's bt_index_check over the app's indexes, within a time budget.
+
+    Safe on a busy primary: bt_index_check takes only an AccessShareLock (writes go on);
+    bt_index_parent_check, which blocks writes, is never run. Exit 0 OK, 2 CRITICAL (a corrupt
+    index, named, with its fix), 3 UNKNOWN (amcheck not installed or not allowed: the fix is printed).
+    """
+    from ops.playbook import integrity as ig
+
+    opts = ig.Options(heapallindexed=heapallindexed, max_duration=max_duration, schemas=list(schema or []))
+    report = ig.integrity(check_dsn(dsn), opts)
+    _finish(report, json, ig.render(report))
 
 
 def register(app: typer.Typer) -> None:

@@ -4,7 +4,7 @@ It sends what a browser sends: the preflight (``OPTIONS`` with ``Origin``,
 ``Access-Control-Request-Method`` and ``-Headers``), then the request itself (GET or HEAD only:
 an unsafe method is replaced by GET so that checking never changes data), then preflights and
 GETs from look-alike origins an attacker could own. It grades the answers as browsers do
-(the facts are in the team's REFERENCE.md, "Browsers and CORS"):
+(the Fetch standard's CORS protocol; the Max-Age caps are the browsers' own sources):
 
 - exactly one ``Access-Control-Allow-Origin``, equal to the origin; never ``*`` with credentials;
 - the method and headers allowed; ``Vary: Origin`` when the answer depends on the origin;
@@ -13,6 +13,10 @@ GETs from look-alike origins an attacker could own. It grades the answers as bro
   Safari and no caching in Firefox; a negative one, no caching;
 - the preflight cache is keyed by origin, full URL (query string included) and credentials mode, so
   each distinct URL costs its own preflight; a same-origin deployment costs none.
+
+Fixes are given as this repo applies them: the ``cors_*`` key in ``inventory/<env>.py`` and the
+deploy that renders Nginx's and the app's files from it (``pyinfra inventory/<env>.py deploy.py``);
+an edit to a rendered file would be overwritten by the next deploy.
 
 Exit codes: 0 OK, 1 WARNING (the preflight works but is not cached as it should be), 2 CRITICAL
 (the browser blocks the call, or an attacker's origin is allowed), 3 UNKNOWN (unreachable).
@@ -38,6 +42,12 @@ RECOMMENDED_MAX_AGE = CAPS["Chromium"]
 SIMPLE_METHODS = {"GET", "HEAD", "POST"}
 SAFELISTED_HEADERS = {"accept", "accept-language", "content-language"}  # Content-Type only for form values
 USER_AGENT = f"s10-ops/{__version__} (ops playbook cors)"
+DEPLOY = "pyinfra inventory/<env>.py deploy.py"
+
+
+def inventory_fix(change: str) -> str:
+    """A fix as this repo makes it: the inventory setting, then the deploy that renders Nginx's and the app's files."""
+    return f"{change} in inventory/<env>.py, then deploy: {DEPLOY} (it renders the Nginx and app files)"
 
 
 @dataclass
@@ -123,12 +133,13 @@ def check(url: str, opts: Options) -> Report:
     opts.method = opts.method.upper()
     report = Report(ok_summary=f"{origin} may call {url} with {opts.method}; preflight cached as browsers allow")
     report.details.update({"url": url, "origin": origin, "method": opts.method, "request_headers": opts.headers})
-    report.details["preflight_cost"] = preflight_cost(url, origin, opts, None)
     if origin_of(url) == origin:
+        report.details["preflight_cost"] = preflight_cost(url, origin, opts, None)
         report.add(INFO, "same-origin", "the page and the API share one origin: no CORS and no preflight at all")
         report.ok_summary = f"{url} is same-origin with {origin}: no preflight, nothing to check"
         return report
     if not needs_preflight(opts.method, opts.headers):
+        report.details["preflight_cost"] = preflight_cost(url, origin, opts, None)
         report.add(
             INFO,
             "simple-request",
@@ -140,7 +151,9 @@ def check(url: str, opts: Options) -> Report:
             pre = preflight(client, url, origin, opts)
         except httpx.HTTPError as exc:
             report.add(UNKNOWN, "unreachable", f"cannot reach {url}: {exc or type(exc).__name__}")
+            report.details.pop("preflight_cost", None)  # no answer, no preflight cost to tell
             return report
+        report.details["preflight_cost"] = preflight_cost(url, origin, opts, pre.headers.get("access-control-max-age"))
         grade_preflight(pre, origin, opts, report)
         real_method = opts.method if opts.method in ("GET", "HEAD") else "GET"
         try:
@@ -150,7 +163,6 @@ def check(url: str, opts: Options) -> Report:
             return report
         grade_real(real, real_method, origin, opts, report)
         probe_look_alikes(client, url, origin, opts, report)
-    report.details["preflight_cost"] = preflight_cost(url, origin, opts, pre.headers.get("access-control-max-age"))
     return report
 
 
@@ -165,18 +177,15 @@ def grade_allow_origin(resp: httpx.Response, origin: str, opts: Options, where: 
     """The Access-Control-Allow-Origin rules; True when a browser would accept it."""
     values = resp.headers.get_list("access-control-allow-origin")
     creds = resp.headers.get("access-control-allow-credentials", "").strip().lower() == "true"
-    fix_two = (
-        "only one layer may answer CORS: in the nginx location that answers it, add "
-        "`proxy_hide_header Access-Control-Allow-Origin;` (and the app's other Access-Control-* headers), "
-        "or drop nginx's add_header lines and let the app answer"
+    fix_two = "only one layer may answer CORS: " + inventory_fix(
+        "cors_mode = 'edge' (Nginx answers and hides the app's Access-Control-* headers) or 'app' (only the app)"
     )
     if not values:
         report.add(
             CRITICAL,
             "origin-refused",
             f"the {where} has no Access-Control-Allow-Origin for {origin}: the browser blocks the call",
-            f"allow {origin} exactly (scheme, host and port) in the allowed origins: nginx `map $http_origin` "
-            "entry or the app's CORS_ORIGINS",
+            inventory_fix(f"add {origin!r} to cors_origins") + ": exactly, scheme, host and port",
         )
         return False
     if len(values) > 1 or "," in values[0]:
@@ -196,8 +205,7 @@ def grade_allow_origin(resp: httpx.Response, origin: str, opts: Options, where: 
                 "wildcard-credentials",
                 f"the {where} allows origin * together with Access-Control-Allow-Credentials: true: browsers "
                 "reject that pair, and a server that really honours it lets any site act as the user",
-                "list the allowed origins and send back only the matching one (nginx `map $http_origin`), "
-                "with Vary: Origin",
+                inventory_fix("list the exact origins in cors_origins (no '*')"),
             )
             return False
         if opts.credentials:
@@ -205,7 +213,7 @@ def grade_allow_origin(resp: httpx.Response, origin: str, opts: Options, where: 
                 CRITICAL,
                 "wildcard-credentials",
                 f"the {where} allows origin * but the page sends credentials: a credentialed fetch is blocked",
-                "send back the page's exact origin (nginx `map $http_origin`) and Access-Control-Allow-Credentials: true",
+                inventory_fix(f"list {origin!r} in cors_origins (no '*') with cors_allow_credentials = True"),
             )
             return False
         return True
@@ -215,7 +223,7 @@ def grade_allow_origin(resp: httpx.Response, origin: str, opts: Options, where: 
             "origin-refused",
             f"the {where} allows {value}, not {origin}: the browser blocks the call (the origin must match exactly, "
             "scheme and port included)",
-            f"allow {origin} exactly in the allowed origins",
+            inventory_fix(f"add {origin!r} to cors_origins") + ": exactly, scheme, host and port",
         )
         return False
     if opts.credentials and not creds:
@@ -223,7 +231,7 @@ def grade_allow_origin(resp: httpx.Response, origin: str, opts: Options, where: 
             CRITICAL,
             "credentials",
             f"the {where} lacks Access-Control-Allow-Credentials: true: a fetch with credentials is blocked",
-            "add_header Access-Control-Allow-Credentials true always;   (or the app's allow_credentials)",
+            inventory_fix("cors_allow_credentials = True"),
         )
         return False
     if "origin" not in {v.lower() for v in _list(",".join(resp.headers.get_list("vary")))}:
@@ -232,7 +240,8 @@ def grade_allow_origin(resp: httpx.Response, origin: str, opts: Options, where: 
             "vary-origin",
             f"the {where} depends on the Origin but has no Vary: Origin: a shared cache can serve one origin's "
             "answer to another",
-            "add_header Vary Origin always;",
+            f"the config this repo renders sends Vary: Origin: deploy it ({DEPLOY}); "
+            "a server not deployed from here: add_header Vary Origin always;",
         )
     return True
 
@@ -272,7 +281,7 @@ def grade_preflight(resp: httpx.Response, origin: str, opts: Options, report: Re
             CRITICAL,
             "method",
             f"{opts.method} is not in Access-Control-Allow-Methods ({', '.join(allowed_methods) or 'none'}): blocked",
-            f"add {opts.method} to Access-Control-Allow-Methods",
+            inventory_fix(f"add {opts.method!r} to cors_methods"),
         )
     allowed_headers = {h.lower() for h in _list(resp.headers.get("access-control-allow-headers"))}
     missing = [
@@ -288,7 +297,7 @@ def grade_preflight(resp: httpx.Response, origin: str, opts: Options, report: Re
             "headers",
             f"request header(s) {', '.join(missing)} not in Access-Control-Allow-Headers "
             f"({', '.join(sorted(allowed_headers)) or 'none'}): blocked",
-            f"add {', '.join(missing)} to Access-Control-Allow-Headers",
+            inventory_fix(f"add {', '.join(map(repr, missing))} to cors_headers"),
         )
     grade_max_age(max_age, report)
 
@@ -296,10 +305,8 @@ def grade_preflight(resp: httpx.Response, origin: str, opts: Options, report: Re
 def grade_max_age(max_age: str | None, report: Report) -> None:
     cache = browser_cache(max_age)
     told = ", ".join(f"{b} {s:,} s" for b, s in cache.items())
-    fix = (
-        f"add_header Access-Control-Max-Age {RECOMMENDED_MAX_AGE} always;   (nginx)  or  "
-        f"CORS_MAX_AGE={RECOMMENDED_MAX_AGE}   (app): {RECOMMENDED_MAX_AGE} s is the most Chromium honours"
-    )
+    setting = inventory_fix(f"cors_max_age = {RECOMMENDED_MAX_AGE}")
+    fix = f"{setting}: {RECOMMENDED_MAX_AGE} s is the most Chromium honours"
     if max_age is None:
         report.add(
             WARNING,
@@ -320,7 +327,7 @@ def grade_max_age(max_age: str | None, report: Report) -> None:
             "max-age-above-cap",
             f"Access-Control-Max-Age {int(max_age):,} is above Chromium's cap of {CAPS['Chromium']:,} s: "
             f"browsers really cache {told}; the {int(max_age):,} s holds in Firefox only",
-            f"set {RECOMMENDED_MAX_AGE} so the config says what browsers do: " + fix.split(": ")[0],
+            f"set {RECOMMENDED_MAX_AGE} so the config says what browsers do: {setting}",
         )
     else:
         report.add(INFO, "max-age", f"Access-Control-Max-Age {max_age}: browsers cache {told}")
@@ -348,7 +355,7 @@ def grade_real(resp: httpx.Response, method: str, origin: str, opts: Options, re
             "expose-headers",
             f"the response does not expose {', '.join(missing)} (Access-Control-Expose-Headers: "
             f"{', '.join(sorted(exposed)) or 'none'}): the page's JavaScript cannot read it",
-            f'add_header Access-Control-Expose-Headers "{", ".join(opts.expose)}" always;   (or the app\'s expose_headers)',
+            inventory_fix(f"add {', '.join(map(repr, missing))} to cors_expose_headers"),
         )
 
 
@@ -411,8 +418,10 @@ def render(report: Report) -> list[str]:
     if "look_alikes" in d:
         la = d["look_alikes"]
         lines.append(f"look-alike origins: {len(la['tried'])} tried, {len(la['allowed'])} allowed")
-    c = d["preflight_cost"]
-    if c["same_origin"]:
+    c = d.get("preflight_cost")
+    if c is None:  # unreachable: nothing was answered, so nothing to count
+        pass
+    elif c["same_origin"]:
         lines.append("preflight cost: none (same origin)")
     elif not c["needs_preflight"]:
         lines.append("preflight cost: none (a simple request needs no preflight)")

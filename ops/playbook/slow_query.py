@@ -5,12 +5,18 @@ Safety first, because an on-call engineer runs this against production:
 - The statement is parsed with PostgreSQL's parser (pglast) before anything runs: exactly one
   SELECT/INSERT/UPDATE/DELETE/MERGE, never more (nothing after a ``;`` can slip through). It is also
   sent as a named prepared statement, which the server refuses to hold more than one command.
-- A read is explained with ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`` in a ``READ ONLY`` transaction
-  that is always rolled back, with ``statement_timeout`` and ``lock_timeout``.
+- Before anything is planned, ops.safety resolves every function the statement reaches (through
+  operators, views, policies, types, and what writing runs) and refuses user-defined code and built-ins
+  with effects outside the transaction (UNKNOWN, one line with the reason).
+- A read is explained with ``EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON)`` as the least-privileged role
+  ``s10_diagnosis`` in a ``READ ONLY`` transaction that is always rolled back, with ``statement_timeout``
+  and ``lock_timeout``; when the login cannot switch to that role, it is explained without ANALYZE.
 - A data-modifying statement (INSERT/UPDATE/DELETE/MERGE anywhere, a CTE with DELETE included,
   SELECT ... FOR UPDATE, SELECT INTO) is explained WITHOUT ANALYZE, so it is never executed, still in
-  a READ ONLY transaction. Only ``--analyze-writes`` executes it, and then in a transaction that is
-  rolled back (rows stay put; sequences do advance, as they always do).
+  a READ ONLY transaction. Only ``--analyze-writes`` executes it, as the login, in a transaction that is
+  rolled back, and only when what writing runs (triggers, defaults, cascades) is safe too: a sequence
+  that would advance or a user trigger keeps it to estimates. Time spent in triggers is read, and a
+  foreign key's trigger that dominates names the index it lacks.
 - hypopg's hypothetical indexes live in this session's memory only; nothing is built.
 
 Then the plan is read for the causes the seed's troubleshooting names: sequential scans of large
@@ -27,14 +33,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
-from psycopg import RawCursor, errors
+from psycopg import RawCursor, errors, sql
 
 from ops.db import connect, first_line
 from ops.errors import UNKNOWN, WARNING, OpsError, UsageError
 from ops.maintain.analyze import stale as stale_statistics
 from ops.playbook.report import INFO, Report
 from ops.playbook.sqlshape import ColumnUse, Shape, analyse
-from ops.safety import DIAGNOSIS_ROLE, Reach, UnsafeStatement, check_statement, diagnosis_transaction
+from ops.safety import (
+    DIAGNOSIS_ROLE,
+    Reach,
+    UnsafeStatement,
+    check_statement,
+    ddl_event_triggers,
+    diagnosis_transaction,
+)
 from ops.sqlfiles import query
 
 LARGE_TABLE_ROWS = 10_000  # a sequential scan of fewer rows is cheap enough to leave alone
@@ -42,11 +55,22 @@ SELECTIVE_SHARE = 0.10  # ... and one that keeps more than this share of the tab
 MISESTIMATE_RATIO = 10  # the planner's row estimate is "off" at 10x or more
 MISESTIMATE_MIN_ROWS = 100  # ... and when it is about enough rows to matter
 SORT_MIN_ROWS = 10_000  # a sort of this many rows is worth an index even without LIMIT
+TRIGGER_MIN_MS = 1.0  # a foreign key's trigger worth an index takes at least this long...
+TRIGGER_SHARE = 0.5  # ... and at least this share of the statement's execution time
 HYPOPG_MIN_GAIN = 2.0  # Dexter's rule: suggest an index when the plan's cost at least halves
 EARLY_STOP = {"Limit"}  # nodes that stop reading their input early: estimates below them look too high
 
 # The order findings are told in: the cause before its consequences.
-CHECK_ORDER = ["timeout", "not-executed", "seq-scan", "stale-statistics", "row-estimate", "sort", "invalid-index"]
+CHECK_ORDER = [
+    "timeout",
+    "not-executed",
+    "fk-trigger",
+    "seq-scan",
+    "stale-statistics",
+    "row-estimate",
+    "sort",
+    "invalid-index",
+]
 
 
 @dataclass
@@ -70,13 +94,9 @@ class Suggestion:
 # --------------------------------------------------------------------------------------- running EXPLAIN
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _table_key(schema: str | None, relname: str) -> str:
     """A name to_regclass() resolves exactly as the statement does (through search_path when unqualified)."""
-    return f"{_ident(schema)}.{_ident(relname)}" if schema else _ident(relname)
+    return (sql.Identifier(schema, relname) if schema else sql.Identifier(relname)).as_string(None)
 
 
 def _statement(text: str) -> str:
@@ -91,6 +111,13 @@ def _explain(conn: psycopg.Connection[Any], options: str, text: str, params: lis
     value = row["QUERY PLAN"] if isinstance(row, dict) else row[0]  # type: ignore[index]
     plan = json.loads(value) if isinstance(value, str) else value
     return plan[0]
+
+
+def lock_wait_message(opts: Options) -> str:
+    return (
+        f"waited {opts.lock_timeout:g} s for a lock on the statement's tables and gave up (--lock-timeout); "
+        "something holds a strong lock: see pg_locks / pg_stat_activity"
+    )
 
 
 def run_explain(
@@ -162,11 +189,7 @@ def run_explain(
             "transaction stopped it: nothing changed; the plan shown is without ANALYZE",
         )
     except errors.LockNotAvailable:
-        raise OpsError(
-            f"waited {opts.lock_timeout:g} s for a lock on the statement's tables and gave up (--lock-timeout); "
-            "something holds a strong lock: see pg_locks / pg_stat_activity",
-            UNKNOWN,
-        ) from None
+        raise OpsError(lock_wait_message(opts), UNKNOWN) from None
     except errors.InsufficientPrivilege as exc:
         report.add(
             INFO,
@@ -231,6 +254,56 @@ def describe_plan(plan: dict[str, Any]) -> list[str]:
                 bits.append(f"{key.lower()} {node[key]}")
         lines.append("  " * len(ancestors) + f"{label} ({'; '.join(bits)})")
     return lines
+
+
+# --------------------------------------------------------------------------------------- triggers
+
+
+def trigger_findings(conn: psycopg.Connection[Any], plan: dict[str, Any], report: Report) -> list[dict[str, Any]]:
+    """Time spent in triggers (EXPLAIN ANALYZE's "Triggers"); a foreign key's trigger that dominates names its index.
+
+    A foreign key's trigger on the referenced table looks up the referencing rows for each row deleted or
+    updated; without an index leading with the referencing columns that lookup reads the whole table.
+    """
+    triggers = [
+        {
+            "name": t.get("Trigger Name", "?"),
+            "constraint": t.get("Constraint Name"),
+            "relation": t.get("Relation"),
+            "time_ms": float(t.get("Time", 0.0)),
+            "calls": int(t.get("Calls", 0)),
+        }
+        for t in plan.get("Triggers", [])
+    ]
+    total = plan.get("Execution Time") or 0.0
+    for t in sorted(triggers, key=lambda t: -t["time_ms"]):
+        if not t["constraint"] or t["time_ms"] < TRIGGER_MIN_MS or t["time_ms"] < TRIGGER_SHARE * total:
+            continue
+        fk = conn.execute(query("foreign_key_trigger"), {"trigger": t["name"]}).fetchone()
+        if not fk or fk["indexed"]:
+            continue
+        create = fk_index_sql(fk["schema"], fk["relname"], fk["columns"])
+        t["missing_index"] = create
+        report.add(
+            WARNING,
+            "fk-trigger",
+            f"{t['time_ms']:,.2f} ms of {total:,.2f} ms is spent in foreign key {t['constraint']}'s trigger on "
+            f"{t['relation']} ({t['calls']:,} call(s)): it looks up {fk['qualified']} by ({', '.join(fk['columns'])}) "
+            "and no index leads with those columns, so each lookup reads the whole table",
+            f"{create}\nas a migration: put that line in sql/migrations/<revision>_<NN>_<name>.sql, then "
+            "`ops migrate apply`",
+        )
+    return triggers
+
+
+def fk_index_sql(schema: str, relname: str, columns: list[str]) -> str:
+    """CREATE INDEX CONCURRENTLY on a foreign key's referencing columns, every identifier quoted."""
+    name = f"idx_{relname}_{'_'.join(columns)}"[:63]
+    return (
+        sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} ({});")
+        .format(sql.Identifier(name), sql.Identifier(schema, relname), sql.SQL(", ").join(map(sql.Identifier, columns)))
+        .as_string(None)
+    )
 
 
 # --------------------------------------------------------------------------------------- the catalog
@@ -315,11 +388,25 @@ def suggest(shape: Shape, table: TableInfo, tables: dict[str, TableInfo]) -> Sug
         cols += [c for c in columns_of(shape.ranges, table, tables) if c not in eq][:1]
     if not cols:
         return None
-    relname = table.name.split(".")[-1].strip('"')
-    base = "_".join(c.replace(" DESC", "_desc") for c in cols)
-    name = f"idx_{relname}_{base}"[:63]
-    create = f"CREATE INDEX CONCURRENTLY {_ident(name) if not name.isidentifier() else name} ON {table.name} ({', '.join(cols)});"
+    create = index_sql(table, cols)
     return Suggestion(table=table.name, columns=cols, create_sql=create, covered_by=covering_index(cols, table))
+
+
+def index_sql(table: TableInfo, cols: list[str]) -> str:
+    """CREATE INDEX CONCURRENTLY for ``cols`` ("col" or "col DESC"), every identifier quoted (psycopg sql)."""
+    stats = table.stats or {}
+    relname = stats.get("relname") or table.name.split(".")[-1].strip('"')
+    target = sql.Identifier(stats["schema"], relname) if stats.get("schema") else sql.Identifier(relname)
+    base = "_".join(c.replace(" DESC", "_desc") for c in cols)
+    keys = [
+        sql.SQL("{} DESC").format(sql.Identifier(c.removesuffix(" DESC"))) if c.endswith(" DESC") else sql.Identifier(c)
+        for c in cols
+    ]
+    return (
+        sql.SQL("CREATE INDEX CONCURRENTLY {} ON {} ({});")
+        .format(sql.Identifier(f"idx_{relname}_{base}"[:63]), target, sql.SQL(", ").join(keys))
+        .as_string(None)
+    )
 
 
 def covering_index(cols: list[str], table: TableInfo) -> str | None:
@@ -345,6 +432,17 @@ def prove_with_hypopg(
     with conn.transaction(force_rollback=True):
         state = conn.execute(query("extension_state"), {"name": "hypopg"}).fetchone() or {}
     result: dict[str, Any] = {"installed": bool(state.get("installed_version")), "used": False}
+    triggers = ddl_event_triggers(conn) if opts.hypopg_load and not state.get("installed_version") else []
+    if triggers:
+        report.add(
+            INFO,
+            "hypopg",
+            f"--hypopg-load not used: event trigger {', '.join(triggers)} would run its own code on CREATE EXTENSION; "
+            "the suggested index is not proven with a hypothetical index",
+            "CREATE EXTENSION hypopg; once, at a time of your choosing",
+        )
+        result["reason"] = "event triggers on DDL"
+        return result
     if not state.get("installed_version") and not (opts.hypopg_load and state.get("available")):
         why = (
             "hypopg is available on the server but not installed in this database"
@@ -427,6 +525,8 @@ def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: R
     with connect(dsn, autocommit=False, search_path=None) as conn:
         try:
             reach = check_statement(conn, text, lock_timeout=opts.lock_timeout)
+        except errors.LockNotAvailable:
+            raise OpsError(lock_wait_message(opts), UNKNOWN) from None
         except UnsafeStatement as exc:
             report.add(
                 UNKNOWN,
@@ -439,6 +539,7 @@ def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: R
         plan, how = run_explain(conn, shape, text, opts, reach, report)
         with diagnosis_transaction(conn, opts.timeout, opts.lock_timeout, require_role=False):
             tables = load_tables(conn, plan, shape)
+            triggers = trigger_findings(conn, plan, report)
         suggestions = read_plan(plan, shape, tables, how, report)
         report.findings.sort(key=lambda f: CHECK_ORDER.index(f.check) if f.check in CHECK_ORDER else len(CHECK_ORDER))
         hypo = prove_with_hypopg(conn, text, opts, suggestions, report) if suggestions else None
@@ -456,6 +557,8 @@ def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: R
             "execution_ms": plan.get("Execution Time"),
             "planning_ms": plan.get("Planning Time"),
             "plan_lines": describe_plan(plan),
+            "triggers": triggers,
+            "trigger_ms": sum(t["time_ms"] for t in triggers),
             "suggestions": [s.__dict__ for s in suggestions],
             "hypopg": hypo,
             "tables": {
@@ -534,7 +637,8 @@ def read_plan(
                     "invalid-index",
                     f"index {ix['index']} on {table.name} is INVALID (a failed concurrent build): the planner ignores "
                     "it, yet every write still maintains it",
-                    f"ops migrate apply   (rebuilds INVALID indexes it declares), or: REINDEX INDEX CONCURRENTLY {ix['index']};",
+                    "ops migrate apply   (rebuilds INVALID indexes it declares), or: REINDEX INDEX CONCURRENTLY "
+                    f"{sql.Identifier(ix['schema'], ix['index']).as_string(None)};",
                 )
     suggestions = []
     for table in at_fault.values():
@@ -576,7 +680,11 @@ def statistics_findings(
                 "row-estimate",
                 f"{off} although its statistics are fresh ({when}): the sample misses this value's frequency, "
                 "or the filtered columns are correlated",
-                "\n".join(f"ALTER TABLE {table.name} ALTER COLUMN {c} SET STATISTICS 1000;" for c in cols) + f"\n{fix}",
+                "\n".join(
+                    f"ALTER TABLE {table.name} ALTER COLUMN {sql.Identifier(c).as_string(None)} SET STATISTICS 1000;"
+                    for c in cols
+                )
+                + f"\n{fix}",
             )
     elif table.stale:
         report.add(
@@ -598,7 +706,10 @@ def unmatched_indexes(table: TableInfo, shape: Shape, tables: dict[str, TableInf
         lead = ix["columns"][0].strip('"') if ix["columns"] else ""
         if lead in wrapped:
             msg = f"{ix['index']} ({', '.join(ix['columns'])}) cannot serve the filter: it wraps {lead} in {wrapped[lead]}()"
-            fix = f"index the expression instead: CREATE INDEX CONCURRENTLY ... ON {table.name} ({wrapped[lead]}({lead}));"
+            fix = (
+                "index the expression instead: CREATE INDEX CONCURRENTLY ... ON "
+                f"{table.name} ({wrapped[lead]}({sql.Identifier(lead).as_string(None)}));"
+            )
         elif lead in filtered:
             msg = (
                 f"{ix['index']} ({', '.join(ix['columns'])}) leads with the filtered column {lead}, yet the planner "

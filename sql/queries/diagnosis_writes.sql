@@ -1,6 +1,7 @@
 -- What runs when a statement writes to a table (ops/safety.py), one row per thing:
 --   stage 'plan': the rewriter puts it into the statement itself, so the planner sees it (defaults, rules);
---   stage 'exec': only the executor runs it (triggers, CHECK constraints, index expressions, column domains,
+--   stage 'exec': only the executor runs it (triggers, CHECK constraints, index expressions, the partition key,
+--                 column domains,
 --                 the tables a foreign key's actions write to, partitions and inheritance children).
 -- tree: a pg_node_tree the check reads for the functions, operators, types and relations in it.
 SELECT 'plan' AS stage, 'the default of ' || a.attname AS what, d.adbin::text AS tree,
@@ -24,6 +25,10 @@ UNION ALL
 SELECT 'exec', 'index ' || i.indexrelid::regclass::text, concat_ws(' ', i.indexprs::text, i.indpred::text), NULL, NULL, NULL
 FROM pg_catalog.pg_index i
 WHERE i.indrelid = %(rel)s AND (i.indexprs IS NOT NULL OR i.indpred IS NOT NULL)
+UNION ALL
+SELECT 'exec', 'the partition key', p.partexprs::text, NULL, NULL, NULL
+FROM pg_catalog.pg_partitioned_table p
+WHERE p.partrelid = %(rel)s AND p.partexprs IS NOT NULL
 UNION ALL
 SELECT 'exec', 'the type of ' || a.attname, NULL, NULL, NULL, a.atttypid
 FROM pg_catalog.pg_attribute a

@@ -4,6 +4,8 @@
 -- with ops maintain analyze).
 SELECT c.oid::regclass::text                           AS table,
        quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS qualified,
+       n.nspname                                       AS schema,
+       c.relname                                       AS relname,
        c.reltuples::bigint                             AS reltuples,
        c.relpages                                      AS relpages,
        pg_table_size(c.oid)                            AS bytes,

@@ -1,8 +1,9 @@
 -- The heaviest statements in this database by total execution time, from pg_stat_statements
 -- (needs shared_preload_libraries = 'pg_stat_statements' and CREATE EXTENSION pg_stat_statements).
 -- Top-level statements only; EXPLAIN runs (a diagnosis, e.g. ops playbook slow-query) are left out.
--- share_of_total: this statement's part of all listed time, in percent. {schema} is the extension's
--- schema (pg_extension.extnamespace; usually public).
+-- share_of_total: this statement's part of all listed time, in percent.
+-- {schema} is the extension's schema (pg_extension.extnamespace); ops playbook top-queries leaves out the
+-- tool's own statements (these files, by pglast fingerprint) after reading, so it asks for more rows than it lists.
 SELECT s.queryid,
        s.query,
        s.calls,
