@@ -96,7 +96,7 @@ def _plan(conn: psycopg.Connection[Any], schema: str, ledger_schema: str, out: O
     exists = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL AS ok", (schema,)).fetchone()
     if not (exists and exists["ok"]):
         raise UsageError(f"schema {schema!r} does not exist in this database (--schema names the app's schema)")
-    owners = conn.execute(query("table_owners"), {"schema": schema}).fetchall()
+    owners = conn.execute(query("table_owners"), {"schema": schema, "ledger_schema": ledger_schema}).fetchall()
     ledger = conn.execute(query("ledger_state"), {"schema": ledger_schema, "table": "ops_migrations"}).fetchone()
     todo = []
     for st in statements():
