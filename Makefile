@@ -7,7 +7,7 @@ PYINFRA := $(VENV)/bin/pyinfra
 PYTHON ?= python3
 LOCAL_ENV = eval "$$($(PY) -m ops.local.env env)"
 
-.PHONY: setup setup-demo setup-bench system-packages system-packages-demo system-packages-bench demo demo-down test lint lint-sql bench clean
+.PHONY: setup setup-demo setup-bench system-packages system-packages-demo system-packages-bench demo demo-down docker-demo docker-down test lint lint-sql bench clean
 
 # What each target installs: `make demo` only the demo's (PostgreSQL 15 with contrib and hypopg,
 # nginx; the project without extras), `make test` the rest (chromium, wrk, openssh-server, prometheus
@@ -59,6 +59,22 @@ demo-down:
 	-$(PY) -m ops.local.monitoring down
 	-$(PY) -m ops.local.env down
 
+# A real multi-host deploy on one machine: three bare Debian 12 containers (db1, web1, app1) on the
+# host network, provisioned from nothing by the deploy through pyinfra's @docker connector.
+DOCKER_ENV = eval "$$($(PY) -m ops.local.docker env)"
+DB1_OPS = docker exec -e PGSERVICE=s10 -e PGSERVICEFILE=/etc/s10-ops/pg_service.conf s10-db1 /opt/s10-ops/.venv/bin/ops
+docker-demo: setup
+	$(PY) -m ops.local.docker up
+	$(DOCKER_ENV); $(PYINFRA) -y inventory/docker.py deploy.py
+	@echo "--- status"
+	@$(DOCKER_ENV); $(DB1_OPS) migrate verify; $(DB1_OPS) migrate status | head -n 1
+	@echo "Nginx on web1: http://127.0.0.1:$${S10_DOCKER_WEBPORT:-18080}/api/auth/me"
+	@$(OPS) playbook cors http://127.0.0.1:$${S10_DOCKER_WEBPORT:-18080}/api/auth/me --origin http://localhost:3000 \
+		--header Authorization --expose X-Request-ID | head -n 1 || true
+
+docker-down:
+	-$(PY) -m ops.local.docker down
+
 lint-sql: $(VENV)/.installed
 	$(VENV)/bin/squawk --config .squawk.toml sql/migrations/*.sql
 
@@ -74,5 +90,5 @@ SCALE ?= full
 bench: setup-bench
 	$(PY) -m bench.run --scale $(SCALE)
 
-clean: demo-down
+clean: demo-down docker-down
 	rm -rf .local

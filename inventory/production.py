@@ -32,7 +32,7 @@ db_primary = (
     [("db1.prod.internal", _ssh)],
     {
         "env": "production",
-        "db_ops_bin": "/opt/s10-ops/.venv/bin/ops",
+        "db_ops_venv": "/opt/s10-ops/.venv",  # the deploy installs ops there (db_ops_bin: <venv>/bin/ops)
         "db_pg_env": {"PGSERVICE": "s10", "PGSERVICEFILE": "/etc/s10-ops/pg_service.conf"},
         "db_lock_timeout": 2,  # production: give way to the app sooner, retry more
         # scheduled maintenance: /etc/cron.d, metrics for node_exporter's textfile collector;

@@ -191,7 +191,14 @@ def _register_optional() -> None:
     """Subcommand groups that live in their own modules: each has ``register(app)``."""
     import importlib
 
-    for module in ("ops.maintain.cli", "ops.playbook.cli", "ops.render", "ops.advise.cli", "ops.roles"):
+    for module in (
+        "ops.maintain.cli",
+        "ops.playbook.cli",
+        "ops.render",
+        "ops.advise.cli",
+        "ops.provision",
+        "ops.roles",
+    ):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

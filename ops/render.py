@@ -32,9 +32,10 @@ def db_primary_files(h: Any) -> list[RenderedFile]:
         return []
     from ops.cors import RenderedFile
     from ops.deploy.cron import render as render_crontab
-    from ops.settings import DbSettings, MaintenanceSettings, host_settings
+    from ops.deploy.provisioning import db_settings
+    from ops.settings import MaintenanceSettings, host_settings
 
-    db = host_settings(DbSettings, h.data, "db", f"{h.name} (db_primary)")
+    _, db = db_settings(h.data, f"{h.name} (db_primary)")
     maint = host_settings(MaintenanceSettings, h.data, "maint", f"{h.name} (db_primary maintenance)")
     mode = 0o644 if maint.cron_user else 0o600  # as the deploy writes it
     return [RenderedFile("crontab", maint.cron_file, render_crontab(maint, db), mode)]

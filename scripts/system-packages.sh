@@ -2,7 +2,8 @@
 # Install the Debian packages a make target needs, when missing:
 #
 #   scripts/system-packages.sh demo     # make demo: PostgreSQL 15 (server, contrib, hypopg), nginx
-#   scripts/system-packages.sh test     # make test: the demo's, plus chromium, wrk, openssh-server, prometheus and its exporters
+#   scripts/system-packages.sh test     # make test: the demo's, plus chromium, wrk, openssh-server, prometheus and its exporters,
+#                                       # docker.io and mmdebstrap (tests/test_docker_deploy.py, make docker-demo)
 #   scripts/system-packages.sh bench    # make bench: the demo's, plus chromium and wrk
 #
 # Idempotent: does nothing (and needs no network) when everything is there.
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 demo=(postgresql-15 postgresql-contrib-15 postgresql-15-hypopg nginx)
-test_only=(chromium wrk openssh-server prometheus prometheus-node-exporter prometheus-postgres-exporter)
+test_only=(chromium wrk openssh-server prometheus prometheus-node-exporter prometheus-postgres-exporter docker.io mmdebstrap)
 bench_only=(chromium wrk)
 
 want=()

@@ -101,11 +101,11 @@ def test_deploy_writes_the_crontab_once_and_its_lines_run(deployed):
 
     # a second deploy changes nothing
     second = deploy(inv)
-    assert re.search(r"Grand total\s+2\s+-\s+-\s+2", second), second
+    assert re.search(r"Grand total\s+(\d+)\s+-\s+-\s+\1\s", second), second  # every operation: no change
     assert crontab.read_text() == text
 
     # the lines run the real commands against the database
-    db.execute("CREATE EXTENSION amcheck")
+    db.execute("CREATE EXTENSION IF NOT EXISTS amcheck")  # the deploy's ops provision may have made it
     run_env = {"HOME": "/root", **env}
     for _, command in jobs:
         run_cron_command(command, run_env)

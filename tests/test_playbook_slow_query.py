@@ -243,7 +243,8 @@ def test_bad_statements_are_refused_in_one_line_and_nothing_runs(jobs_db, args, 
 def test_errors_from_the_database_are_unknown_in_one_line(jobs_db):
     proc = run_ops("playbook", "slow-query", "SELECT * FROM no_such_table", env=jobs_db.env)
     assert proc.returncode == 3
-    assert 'relation "no_such_table" does not exist' in proc.stderr and proc.stderr.count("\n") == 1
+    assert proc.stdout.startswith("UNKNOWN: ") and proc.stdout.count("\n") == 1
+    assert 'relation "no_such_table" does not exist' in proc.stdout
 
 
 def test_hypopg_load_proves_the_index_and_leaves_no_extension(jobs_db):

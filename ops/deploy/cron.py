@@ -15,11 +15,14 @@ from dataclasses import dataclass
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from pyinfra.api import operation
-from pyinfra.operations import files
+from pyinfra.operations import files, server
 
 from ops import TEMPLATES_DIR
+from ops.deploy import show_diff_if_changed, text_file
+from ops.deploy.packages import debian_packages
 from ops.settings import DbSettings, MaintenanceJob, MaintenanceSettings
 
+LOGROTATE_FILE = "/etc/logrotate.d/s10-ops"
 SKIPPED = 75  # flock -E: the previous run still holds the lock
 #: The monthly integrity check's time budget: it stops on time however big the database.
 INTEGRITY_MAX_DURATION = "30m"
@@ -103,17 +106,43 @@ def cron_lines(settings: MaintenanceSettings, db: DbSettings) -> list[CronLine]:
     return lines
 
 
-def render(settings: MaintenanceSettings, db: DbSettings) -> str:
-    """The crontab text for these settings (also used by the tests and ``--dry`` review)."""
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATES_DIR / "cron")),
+def _env(subdir: str) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR / subdir)),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    return env.get_template("s10-maintenance.cron.j2").render(
-        pg_env=sorted(db.pg_env.items()), jobs=cron_lines(settings, db), user=settings.cron_user
+
+
+def render_logrotate(settings: MaintenanceSettings) -> str:
+    user = settings.cron_user
+    return _env("logrotate").get_template("s10-ops.j2").render(log_file=settings.log_file, user=user, group=user)
+
+
+def cron_system(settings: MaintenanceSettings) -> None:
+    """Where the deploy installs ops (``db_ops_venv``) and the crontab is a system one (``cron_user`` set): cron
+    and logrotate from Debian's packages, cron running, the jobs' log rotated."""
+    if not settings.cron_user:
+        return  # a user crontab file (the embedded default): nothing system-wide to install
+    debian_packages(name="cron and logrotate packages", packages=["cron", "logrotate"])
+    server.service(name="cron running and enabled", service="cron", running=True, enabled=True)
+    if settings.log_file != "syslog":
+        text_file(
+            name=f"logrotate rule {LOGROTATE_FILE}",
+            content=render_logrotate(settings),
+            dest=LOGROTATE_FILE,
+            mode="644",
+        )
+
+
+def render(settings: MaintenanceSettings, db: DbSettings) -> str:
+    """The crontab text for these settings (also used by the tests and ``--dry`` review)."""
+    return (
+        _env("cron")
+        .get_template("s10-maintenance.cron.j2")
+        .render(pg_env=sorted(db.pg_env.items()), jobs=cron_lines(settings, db), user=settings.cron_user)
     )
 
 
@@ -137,11 +166,15 @@ def maintenance_cron(settings: MaintenanceSettings, db: DbSettings):
 
         maintenance_cron(name="S10 maintenance jobs", settings=maint, db=db)
     """
-    if settings.log_file != "syslog":
-        yield from files.directory._inner(path=settings.log_file.rsplit("/", 1)[0] or "/", present=True)
-    yield from files.directory._inner(path=settings.lock_dir, present=True)
-    if settings.metrics_dir:
-        yield from files.directory._inner(path=settings.metrics_dir, present=True)
     content = render(settings, db)
     mode = "644" if settings.cron_user else "600"
+    # The diff first: pyinfra stops reading an operation at its first command while it detects changes.
+    show_diff_if_changed(settings.cron_file, content)
+    # The jobs run as cron_user: their log and metrics directories are theirs.
+    owner = settings.cron_user or None
+    if settings.log_file != "syslog":
+        yield from files.directory._inner(path=settings.log_file.rsplit("/", 1)[0] or "/", present=True, user=owner)
+    yield from files.directory._inner(path=settings.lock_dir, present=True)
+    if settings.metrics_dir:
+        yield from files.directory._inner(path=settings.metrics_dir, present=True, user=owner)
     yield from files.put._inner(src=io.StringIO(content), dest=settings.cron_file, mode=mode)

@@ -10,12 +10,14 @@ import posixpath
 import shlex
 from io import StringIO
 
-from pyinfra import host, logger
+from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, StringCommand, operation
 from pyinfra.facts.files import Sha256File
 from pyinfra.operations import files, server
 
 from ops.cors import AppSettings, HostPlan, RenderedFile, WebSettings, render_main
+from ops.deploy import show_diff, text_file
+from ops.deploy.packages import debian_packages
 
 # Candidates, the check wrapper and the previous files wait in web.staging_dir, never beside the
 # live files: a main config that includes a whole directory (sites-enabled/*) would load them.
@@ -102,6 +104,9 @@ def nginx_site(web: WebSettings, rendered: list[RenderedFile]):
     if not changed:
         host.noop(f"{web.site_path} is up to date")
         return
+    if state.config.DIFF:  # --dry / --diff: show each change the way files.put does for the env file
+        for f in changed:
+            show_diff(f.dest, f.content)
     for f in targets:
         yield FileUploadCommand(StringIO(f.content), staged(web, f.dest, CANDIDATE))
     wrapper = render_main(web, staged(web, web.site_path, CANDIDATE))
@@ -121,9 +126,9 @@ def standalone_dirs(web: WebSettings) -> None:
 def app_env_file(app: AppSettings, rendered: list[RenderedFile]) -> None:
     """The app's CORS env file (mode 0640), then ``restart_command`` only when it changed."""
     env = next(f for f in rendered if f.kind == "app-env")
-    put = files.put(
+    put = text_file(
         name=f"App CORS env file {env.dest}",
-        src=StringIO(env.content),
+        content=env.content,
         dest=env.dest,
         mode=f"{env.mode:o}",
         group=app.env_group,
@@ -150,8 +155,21 @@ def cors_deployed(plan: HostPlan) -> None:
         step()
 
 
+DEFAULT_SITE = "/etc/nginx/sites-enabled/default"
+
+
+def system_nginx() -> None:
+    """A host's own Nginx (no ``web_prefix``): Debian's package, without its default site, running and enabled."""
+    debian_packages(name="Nginx package", packages=["nginx"])
+    # Debian's default site listens on port 80 for every name: ours is the host's only site.
+    files.link(name=f"Nginx default site {DEFAULT_SITE} removed", path=DEFAULT_SITE, present=False)
+    server.service(name="Nginx running and enabled", service="nginx", running=True, enabled=True)
+
+
 def _web(web: WebSettings, rendered: list[RenderedFile]) -> None:
     if web.prefix:
         standalone_dirs(web)
+    else:
+        system_nginx()
     files.directory(name=f"Nginx staging directory {web.staging_dir}", path=web.staging_dir, mode="700")
     nginx_site(name="S10 Nginx site (nginx -t before reload)", web=web, rendered=rendered)
