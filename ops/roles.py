@@ -35,15 +35,20 @@ from ops.sqlfiles import query
 
 ROLES_FILE = SQL_DIR / "roles.sql"
 ROLES = (MAINTENANCE_ROLE, MONITORING_ROLE, DIAGNOSIS_ROLE)
-OWNER_PLACEHOLDER = ':"owner"'
 WHEN_LEDGER = "-- when: ledger exists"
-SHOW_OWNER = "<owner of the app's tables>"
+# psql variables that stand for several values here: a statement naming one runs once per value
+EACH = {
+    "owner": "<owner of the app's tables>",
+    "extension_schema": "<schema of pg_stat_statements, pgstattuple or amcheck>",
+    "amcheck_schema": "<schema of amcheck>",
+}
+EXTENSIONS = ("pg_stat_statements", "pgstattuple", "amcheck")  # what the commands call into
 
 
 @dataclass(frozen=True)
 class Statement:
-    text: str  # with the psql variables :"schema", :"ledger_schema", :"owner"
-    per_owner: bool
+    text: str  # with the psql variables :"schema", :"ledger_schema" and those of EACH
+    each: str | None  # the EACH variable it names, if any
     needs_ledger: bool
 
     @property
@@ -58,11 +63,12 @@ def statements() -> list[Statement]:
     for text in pglast.split(ROLES_FILE.read_text(), with_parser=False):
         lines = [ln.strip() for ln in text.splitlines()]
         code = "\n".join(ln for ln in lines if not ln.startswith("--"))
-        out.append(Statement(text=text, per_owner=OWNER_PLACEHOLDER in code, needs_ledger=WHEN_LEDGER in lines))
+        each = next((name for name in EACH if f':"{name}"' in code), None)
+        out.append(Statement(text=text, each=each, needs_ledger=WHEN_LEDGER in lines))
     return out
 
 
-def render(text: str, schema: str, ledger_schema: str, owner: str | None = None) -> str:
+def render(text: str, schema: str, ledger_schema: str, each: dict[str, str] | None = None) -> str:
     """Fill in the psql variables as quoted identifiers (psql's :"name" does the same)."""
 
     def ident(name: str) -> str:
@@ -72,7 +78,9 @@ def render(text: str, schema: str, ledger_schema: str, owner: str | None = None)
         if ln.lstrip().startswith("--"):
             return ln  # the comments speak of the variables themselves
         ln = ln.replace(':"schema"', ident(schema)).replace(':"ledger_schema"', ident(ledger_schema))
-        return ln.replace(OWNER_PLACEHOLDER, ident(owner) if owner is not None else ident(SHOW_OWNER))
+        for name, shown in EACH.items():
+            ln = ln.replace(f':"{name}"', ident((each or {}).get(name, shown)))
+        return ln
 
     return "\n".join(fill(ln) for ln in text.split("\n"))
 
@@ -92,35 +100,46 @@ class Outcome:
 
 
 def _plan(conn: psycopg.Connection[Any], schema: str, ledger_schema: str, out: Outcome) -> list[str]:
-    """The statements to run here: per owner of the app's tables, the ledger's only once it exists."""
+    """The statements to run here: those naming an EACH variable once per value, the ledger's once it exists."""
     exists = conn.execute("SELECT to_regnamespace(%s) IS NOT NULL AS ok", (schema,)).fetchone()
     if not (exists and exists["ok"]):
         raise UsageError(f"schema {schema!r} does not exist in this database (--schema names the app's schema)")
-    owners = conn.execute(query("table_owners"), {"schema": schema, "ledger_schema": ledger_schema}).fetchall()
+    values = _each_values(conn, schema, ledger_schema, out)
     ledger = conn.execute(query("ledger_state"), {"schema": ledger_schema, "table": "ops_migrations"}).fetchone()
     todo = []
     for st in statements():
         if st.needs_ledger and not (ledger and ledger["exists"]):
             out.skipped.append({"statement": st.sql_only, "reason": "no ledger yet (ops migrate apply creates it)"})
-            continue
-        if not st.per_owner:
+        elif st.each is None:
             todo.append(render(st.sql_only, schema, ledger_schema))
-            continue
-        for row in owners:
-            if row["owner"] in ROLES:
-                continue
-            if row["superuser"]:
-                out.failed.append(
-                    {
-                        "statement": render(st.sql_only, schema, ledger_schema, row["owner"]),
-                        "error": f"superuser {row['owner']} owns tables in {schema}: {MAINTENANCE_ROLE} is never "
-                        f"made a member of a superuser; give the app's tables their own owner role (ALTER TABLE ... "
-                        f"OWNER TO app_owner), then rerun",
-                    }
-                )
-                continue
-            todo.append(render(st.sql_only, schema, ledger_schema, row["owner"]))
+        elif not values[st.each]:
+            out.skipped.append({"statement": st.sql_only, "reason": f"no {EACH[st.each]} here"})
+        else:
+            todo += [render(st.sql_only, schema, ledger_schema, {st.each: v}) for v in values[st.each]]
     return todo
+
+
+def _each_values(conn: psycopg.Connection[Any], schema: str, ledger_schema: str, out: Outcome) -> dict[str, list[str]]:
+    """The values of the EACH variables in this database; a superuser owner is refused with its line."""
+    owners = []
+    for row in conn.execute(query("table_owners"), {"schema": schema, "ledger_schema": ledger_schema}).fetchall():
+        if row["owner"] in ROLES:
+            continue
+        if row["superuser"]:
+            out.failed.append(
+                {
+                    "statement": f"GRANT {sql.Identifier(row['owner']).as_string(None)} TO {MAINTENANCE_ROLE}",
+                    "error": f"superuser {row['owner']} owns tables in {schema}: {MAINTENANCE_ROLE} is never "
+                    f"made a member of a superuser; give the app's tables their own owner role (ALTER TABLE ... "
+                    f"OWNER TO app_owner), then rerun",
+                }
+            )
+            continue
+        owners.append(row["owner"])
+    ext = {name: conn.execute(query("extension_state"), {"name": name}).fetchone() or {} for name in EXTENSIONS}
+    installed = sorted({e["schema"] for e in ext.values() if e.get("schema")})
+    amcheck = [ext["amcheck"]["schema"]] if ext["amcheck"].get("schema") else []
+    return {"owner": owners, "extension_schema": installed, "amcheck_schema": amcheck}
 
 
 def _check_diagnosis(conn: psycopg.Connection[Any], out: Outcome) -> None:

@@ -1,10 +1,12 @@
 -- The three group roles (NOLOGIN) that s10-ops runs as, with the exact grants each command needs.
 -- Grant one to a login role: GRANT s10_maintenance TO deploy_user;  Idempotent: run it on every deploy
 -- (`ops roles apply --schema <app schema>`), or by hand with psql:
---   psql -v schema=public -v ledger_schema=public -v owner=<owner of the app's tables> -f sql/roles.sql
--- :"schema" is the app's schema, :"ledger_schema" the schema of ops_migrations, :"owner" each role that
--- owns tables in the app's schema (`ops roles apply` runs those statements once per owner, never for a
--- superuser). A statement marked `-- when: ledger exists` runs only once the ledger table is there.
+--   psql -v schema=public -v ledger_schema=public -v owner=app_owner -v extension_schema=public \
+--        -v amcheck_schema=public -f sql/roles.sql
+-- :"schema" is the app's schema, :"ledger_schema" the schema of ops_migrations. `ops roles apply` runs a
+-- statement naming :"owner" once per role that owns tables in the app's schema (never for a superuser),
+-- :"extension_schema" once per schema holding pg_stat_statements, pgstattuple or amcheck, :"amcheck_schema"
+-- where amcheck is installed, and one marked `-- when: ledger exists` only once the ledger table is there.
 
 -- The roles themselves: group roles that cannot log in and hold no attribute beyond INHERIT.
 DO $roles$
@@ -24,6 +26,10 @@ GRANT pg_monitor TO s10_monitoring;
 GRANT USAGE ON SCHEMA :"schema" TO s10_monitoring;
 -- pg_stats shows a column's statistics only to roles that may read the column: the bloat estimate needs them.
 GRANT SELECT ON ALL TABLES IN SCHEMA :"schema" TO s10_monitoring;
+-- the extensions' objects are named with their schema (pg_extension.extnamespace), which needs USAGE on it
+GRANT USAGE ON SCHEMA :"extension_schema" TO s10_monitoring;
+-- ops playbook integrity (amcheck revokes bt_index_check from PUBLIC; it takes only AccessShareLock)
+GRANT EXECUTE ON FUNCTION :"amcheck_schema".bt_index_check(regclass, boolean) TO s10_monitoring;
 
 -- s10_diagnosis: the playbooks that run the app's statements (slow-query). Reads the app's tables and
 -- nothing else: no superuser, no replication, no BYPASSRLS, and not a member of pg_signal_backend.

@@ -57,6 +57,8 @@ def app_owned(db):
 
 def test_roles_apply_is_idempotent_and_each_role_can_do_its_job(app_owned, ops):
     db = app_owned
+    # extensions the commands call, one in a schema of its own (found through extnamespace, USAGE granted)
+    db.execute("CREATE SCHEMA ext; CREATE EXTENSION pgstattuple SCHEMA ext; CREATE EXTENSION amcheck")
     first = ops("roles", "apply", "--json")
     assert first.returncode == 0, first.stdout + first.stderr
     second = ops("roles", "apply", "--json")
@@ -72,6 +74,10 @@ def test_roles_apply_is_idempotent_and_each_role_can_do_its_job(app_owned, ops):
         ("s10_monitoring", False, False, False, False),
     ]
     assert db.fetchall("SELECT pg_has_role('s10_maintenance', 's10_app', 'USAGE')") == [(True,)]
+    assert db.fetchall(
+        "SELECT has_schema_privilege('s10_monitoring', 'ext', 'USAGE'), "
+        "has_function_privilege('s10_monitoring', 'public.bt_index_check(regclass, boolean)', 'EXECUTE')"
+    ) == [(True, True)]
 
     maintainer = login_role(db, "GRANT s10_maintenance TO {r}")
     run_ops("migrate", "apply", env=maintainer, check=True)
@@ -87,7 +93,6 @@ def test_roles_apply_is_idempotent_and_each_role_can_do_its_job(app_owned, ops):
     analyze = run_ops("maintain", "analyze", "--min-rows", "0", "--json", env=maintainer)
     assert analyze.returncode == 0, analyze.stdout + analyze.stderr
 
-    db.execute("CREATE EXTENSION pgstattuple")
     monitor = login_role(db, "GRANT s10_monitoring TO {r}")
     bloat = run_ops("maintain", "bloat", "--exact", "--min-size", "0", "--json", env=monitor)
     assert bloat.returncode in (0, 1, 2), bloat.stdout + bloat.stderr
