@@ -220,6 +220,7 @@ ACTIONS = {
     ("maintain", "chain"),
     ("render",),
     ("roles", "apply"),
+    ("provision",),
 }
 
 
