@@ -56,16 +56,26 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines."
 DirOpt = Annotated[
     str | None, typer.Option("--migrations-dir", help="Directory of migration files (default: sql/migrations).")
 ]
+LedgerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--ledger-schema",
+        envvar="S10_LEDGER_SCHEMA",
+        help="Schema of the ledger table ops_migrations (default: public).",
+    ),
+]
 
 
 @migrate_app.command("status")
-def migrate_status(dsn: DsnOpt = None, json: JsonOpt = False, migrations_dir: DirOpt = None) -> None:
+def migrate_status(
+    dsn: DsnOpt = None, json: JsonOpt = False, migrations_dir: DirOpt = None, ledger_schema: LedgerOpt = None
+) -> None:
     """Applied, pending and broken migrations. Exit 0 nothing to do, 1 something to apply, 2 a file was tampered with."""
     from ops import migrate as mig
 
     migrations = mig.load(migrations_dir)
-    with connect(check_dsn(dsn)) as conn:
-        st = mig.status(conn, migrations)
+    with connect(check_dsn(dsn), grant_role=mig.MAINTENANCE_ROLE) as conn:
+        st = mig.status(conn, migrations, ledger_schema)
     code = CRITICAL if st.tampered else WARNING if st.needs_apply else OK
     summary = f"{len(st.applied)} applied, {len(st.pending)} pending, {len(st.problems)} problem(s)" + (
         f", {len(st.tampered)} tampered" if st.tampered else ""
@@ -127,6 +137,7 @@ def migrate_apply(
             help="max_parallel_maintenance_workers per build (default: sized for the server).",
         ),
     ] = None,
+    ledger_schema: LedgerOpt = None,
 ) -> None:
     """Build pending indexes CONCURRENTLY and repair INVALID or drifted ones. Safe to rerun."""
     from ops import migrate as mig
@@ -138,6 +149,7 @@ def migrate_apply(
         dry_run=dry_run,
         lock_wait=wait,
         target=to,
+        ledger_schema=ledger_schema or mig.default_ledger_schema(),
         build=mig.BuildSettings(maintenance_work_mem=maintenance_work_mem, parallel_workers=parallel_workers),
     )
     summary = mig.apply(check_dsn(dsn), migrations, opts, info)
@@ -157,7 +169,7 @@ def migrate_verify(dsn: DsnOpt = None, json: JsonOpt = False, migrations_dir: Di
     from ops import migrate as mig
 
     migrations = mig.load(migrations_dir)
-    with connect(check_dsn(dsn)) as conn:
+    with connect(check_dsn(dsn), grant_role=mig.MAINTENANCE_ROLE) as conn:
         checked, problems = mig.verify(conn, migrations)
     code = CRITICAL if problems else OK
     if problems:
@@ -179,7 +191,14 @@ def _register_optional() -> None:
     """Subcommand groups that live in their own modules: each has ``register(app)``."""
     import importlib
 
-    for module in ("ops.maintain.cli", "ops.playbook.cli", "ops.render", "ops.advise.cli", "ops.provision"):
+    for module in (
+        "ops.maintain.cli",
+        "ops.playbook.cli",
+        "ops.render",
+        "ops.advise.cli",
+        "ops.provision",
+        "ops.roles",
+    ):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -201,6 +220,7 @@ ACTIONS = {
     ("maintain", "chain"),
     ("render",),
     ("roles", "apply"),
+    ("provision",),
 }
 
 

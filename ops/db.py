@@ -12,14 +12,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
-from psycopg import sql
+from psycopg import errors, sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 
-from ops.errors import ConnectError, OpsError, UsageError
+from ops.errors import FAILED, UNKNOWN, ConnectError, OpsError, UsageError
 from ops.sqlfiles import query
 
 APPLICATION_NAME = "s10-ops"
+# Every connection resolves names in pg_catalog only (pg_temp last, never first), as pg_dump does:
+# a schema named like the role, or one put first in search_path, can then never capture a name
+# (CVE-2018-1058). Our statements name every user object with its schema.
+PINNED_SEARCH_PATH = "pg_catalog, pg_temp"
+# The three group roles of sql/roles.sql, named in every "permission denied" line.
+MAINTENANCE_ROLE = "s10_maintenance"  # migrate apply, reindex, analyze
+MONITORING_ROLE = "s10_monitoring"  # the reports and the exporter
+DIAGNOSIS_ROLE = "s10_diagnosis"  # the playbooks that read the app's tables
+ROLES_HINT = "sql/roles.sql; 'ops roles apply' creates it"
 
 
 # Connection parameters that carry a secret: never on a command line, never echoed back.
@@ -99,14 +108,89 @@ def warn_pgpassword() -> None:
         )
 
 
+class PrivilegeError(OpsError):
+    """The role lacks a privilege: one line naming it and the GRANT (or s10 role) that gives it.
+
+    A report that could not look is UNKNOWN (3); actions that check before they start say FAILED.
+    """
+
+    exit_code = UNKNOWN
+
+
+class OpsConnection(psycopg.Connection[dict[str, Any]]):
+    """A connection whose "permission denied" errors come out as one line with the fix.
+
+    ``grant_role`` is the s10 role (sql/roles.sql) that gives what the job on this connection needs.
+    """
+
+    grant_role: str | None = None
+
+    def execute(self, query: Any, params: Any = None, *, prepare: bool | None = None, binary: bool = False) -> Any:
+        try:
+            return super().execute(query, params, prepare=prepare, binary=binary)
+        except errors.InsufficientPrivilege as exc:
+            raise privilege_error(exc, self.info.user, self.grant_role) from None
+
+
+def _ident(name: str) -> str:
+    return sql.Identifier(name).as_string(None)
+
+
+def privilege_fix(message: str, user: str, grant_role: str | None = None) -> str:
+    """The GRANT that cures a PostgreSQL "permission denied" / "must be owner" message."""
+    who = _ident(user)
+    fix = f"ask an administrator to grant what is missing to {who}"
+    if m := re.search(r"must be owner of (?:table|index|relation|materialized view) (\S+)", message):
+        fix = (
+            f"CREATE INDEX, REINDEX and DROP INDEX need ownership of {m[1]} before PostgreSQL 17: "
+            f"GRANT <the role that owns {m[1]}> TO {who}"
+        )
+    elif m := re.search(r"permission denied for (?:table|view|materialized view|sequence) (\S+)", message):
+        fix = f"GRANT SELECT ON {m[1]} TO {who}"
+    elif m := re.search(r"permission denied for function (\S+)", message):
+        fix = f"GRANT EXECUTE ON FUNCTION {m[1]} TO {who}"
+        if "pgstat" in m[1]:  # pgstattuple: PostgreSQL grants its functions to pg_stat_scan_tables
+            fix += f" (for pgstattuple's functions: GRANT pg_stat_scan_tables TO {who})"
+    elif m := re.search(r"permission denied for schema (\S+)", message):
+        fix = f"GRANT USAGE ON SCHEMA {m[1]} TO {who} (and CREATE, where ops creates its ledger)"
+    elif m := re.search(r"privileges of (?:the )?\"?(pg_\w+)", message):
+        fix = f"GRANT {m[1]} TO {who}"
+    elif "to create role" in message or "admin option" in message or "must have admin" in message:
+        fix = (
+            f"creating roles and granting membership needs CREATEROLE (or a superuser): ALTER ROLE {who} CREATEROLE, "
+            "or on a managed database run it as the provider's admin role"
+        )
+    if grant_role:
+        fix += f"; the {grant_role} role gives it: GRANT {grant_role} TO {who} ({ROLES_HINT})"
+    return fix
+
+
+def privilege_error(
+    exc: BaseException, user: str, grant_role: str | None = None, exit_code: int | None = None
+) -> PrivilegeError:
+    message = first_line(exc)
+    head = message if message.startswith("permission denied") else f"permission denied: {message}"
+    return PrivilegeError(f"{head}: {privilege_fix(message, user, grant_role)}", exit_code)
+
+
 def connect(
-    dsn: str | None = None, *, autocommit: bool = True, connect_timeout: int = 5
-) -> psycopg.Connection[dict[str, Any]]:
-    """Connect with the libpq environment (PGHOST, PGPORT, PGSERVICE, PGPASSFILE, ...) or a DSN."""
+    dsn: str | None = None,
+    *,
+    autocommit: bool = True,
+    connect_timeout: int = 5,
+    search_path: str | None = PINNED_SEARCH_PATH,
+    grant_role: str | None = None,
+) -> OpsConnection:
+    """Connect with the libpq environment (PGHOST, PGPORT, PGSERVICE, PGPASSFILE, ...) or a DSN.
+
+    ``search_path`` is pinned for the session (default: pg_catalog only); pass another path when a
+    caller must resolve names as the app does, or None to keep the server's. ``grant_role`` names
+    the s10 role whose grants the job needs, for the one-line "permission denied" errors.
+    """
     dsn = check_dsn(dsn)
     warn_pgpassword()
     try:
-        conn = psycopg.connect(
+        conn = OpsConnection.connect(
             dsn,
             autocommit=autocommit,
             row_factory=dict_row,
@@ -117,7 +201,54 @@ def connect(
         raise ConnectError(f"cannot connect to the database: {first_line(exc, dsn)}") from None
     except psycopg.ProgrammingError as exc:
         raise UsageError(f"bad connection settings: {first_line(exc, dsn)}") from None
+    conn.grant_role = grant_role
+    if search_path is not None:
+        conn.execute("SELECT pg_catalog.set_config('search_path', %s, false)", (search_path,))
+        if not autocommit:
+            conn.commit()
     return conn
+
+
+def app_schemas(schemas: list[str] | None = None) -> list[str]:
+    """The schemas whose objects maintain and the playbooks read and act on: the given ones, else
+    S10_SCHEMA, else public. Same-named objects in any other schema are never read or touched."""
+    return list(schemas) if schemas else [os.environ.get("S10_SCHEMA") or "public"]
+
+
+def qualname(schema: str, name: str) -> str:
+    """``schema.name`` quoted where PostgreSQL needs it, as quote_ident does (for to_regclass and messages)."""
+    from pglast.stream import maybe_double_quote_name  # the parser's own keyword lists
+
+    return f"{maybe_double_quote_name(schema)}.{maybe_double_quote_name(name)}"
+
+
+def require_owner(
+    conn: psycopg.Connection[Any],
+    tables: list[tuple[str, str]],
+    job: str,
+    grant_role: str = "s10_maintenance",
+    right: str = "may_maintain",
+) -> None:
+    """Refuse, before anything changes, when the role does not own (through membership) each table.
+
+    CREATE INDEX, REINDEX, DROP INDEX and ANALYZE need the table's owner rights before PostgreSQL 17.
+    """
+    if not tables:
+        return
+    rows = conn.execute(
+        query("table_owner"), {"schemas": [s for s, _ in tables], "names": [t for _, t in tables]}
+    ).fetchall()
+    missing = [r for r in rows if not r[right]]
+    if missing:
+        first = missing[0]
+        more = f" (+{len(missing) - 1} more table(s))" if len(missing) > 1 else ""
+        user = _ident(conn.info.user)
+        raise PrivilegeError(
+            f"permission denied: {job} needs ownership of {first['qualified']}{more}, owned by "
+            f"{_ident(first['owner'])}: GRANT {_ident(first['owner'])} TO {user}; the {grant_role} role gives it: "
+            f"GRANT {grant_role} TO {user} ({ROLES_HINT}). Nothing was changed",
+            FAILED,
+        )
 
 
 def set_timeouts(conn: psycopg.Connection[Any], *, lock_timeout: float, statement_timeout: float = 0) -> None:

@@ -3,6 +3,9 @@
 status  - what is applied, pending, tampered, or broken (invalid / drifted / missing)
 apply   - build what is pending and repair what is broken, CONCURRENTLY, with lock retries
 verify  - every declared index exists, is valid and has its declared definition
+
+Every lookup and statement names its schema (the one the migration declares, default public);
+the ledger is ``<ledger schema>.ops_migrations`` (default public), never found through search_path.
 """
 
 from __future__ import annotations
@@ -20,8 +23,20 @@ import psycopg
 from psycopg import errors, sql
 
 from ops import SQL_DIR
-from ops.db import advisory_lock, concurrent_build_warning, connect, first_line, in_recovery, require_primary
-from ops.errors import OpsError
+from ops.db import (
+    MAINTENANCE_ROLE,
+    ROLES_HINT,
+    PrivilegeError,
+    advisory_lock,
+    concurrent_build_warning,
+    connect,
+    first_line,
+    in_recovery,
+    qualname,
+    require_owner,
+    require_primary,
+)
+from ops.errors import FAILED, OpsError, UsageError
 from ops.migrations import (
     ConstraintDecl,
     DropDecl,
@@ -32,22 +47,25 @@ from ops.migrations import (
     load_all,
     select,
 )
-from ops.online import RetryPolicy, drop_index_concurrently, qualified, run_online
+from ops.online import RetryPolicy, drop_index_concurrently, run_online
 from ops.sqlfiles import query
 
 LOCK_NAME = "migrate"
+LEDGER_TABLE = "ops_migrations"
+LEDGER_COLUMNS = ("id", "checksum", "applied_at", "duration_ms", "applied_by", "outcome")
 Log = Callable[[str], None]
 
 
-def _name(schema: str | None, name: str) -> str:
-    return f"{schema}.{name}" if schema else name
+def default_ledger_schema() -> str:
+    """Where the ledger lives: S10_LEDGER_SCHEMA, else public."""
+    return os.environ.get("S10_LEDGER_SCHEMA") or "public"
 
 
 # ---------------------------------------------------------------- reading the live state
 
 
-def index_state(conn: psycopg.Connection[Any], decl: IndexDecl) -> dict[str, Any] | None:
-    return conn.execute(query("index_state"), {"name": _name(decl.schema, decl.name)}).fetchone()
+def index_state(conn: psycopg.Connection[Any], decl: IndexDecl | DropDecl) -> dict[str, Any] | None:
+    return conn.execute(query("index_state"), {"schema": decl.schema, "name": decl.name}).fetchone()
 
 
 def index_problem(conn: psycopg.Connection[Any], decl: IndexDecl) -> str | None:
@@ -67,27 +85,46 @@ def index_problem(conn: psycopg.Connection[Any], decl: IndexDecl) -> str | None:
 
 def constraint_problem(conn: psycopg.Connection[Any], decl: ConstraintDecl) -> str | None:
     row = conn.execute(
-        query("constraint_state"), {"table": _name(decl.schema, decl.table), "name": decl.name}
+        query("constraint_state"), {"schema": decl.schema, "table": decl.table, "name": decl.name}
     ).fetchone()
     if row is None:
         return "constraint missing"
-    if row["index"].split(".")[-1] != decl.index:
+    if row["index"] != decl.index:
         return f"constraint uses index {row['index']}, declared {decl.index}"
     return None
 
 
-def ledger(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]]:
-    exists = conn.execute("SELECT to_regclass('ops_migrations') IS NOT NULL AS ok").fetchone()
-    if not exists or not exists["ok"]:
+def ledger_name(schema: str) -> sql.Identifier:
+    return sql.Identifier(schema, LEDGER_TABLE)
+
+
+def ledger_state(conn: psycopg.Connection[Any], schema: str) -> dict[str, Any]:
+    """The ledger table's state; refuses (one line, exit 2) a table of that name that is not ours."""
+    state = dict(conn.execute(query("ledger_state"), {"schema": schema, "table": LEDGER_TABLE}).fetchone() or {})
+    if state.get("exists"):
+        missing = [c for c in LEDGER_COLUMNS if c not in state["columns"]]
+        if state["relkind"] not in ("r", "p") or missing:
+            raise UsageError(
+                f"{qualname(schema, LEDGER_TABLE)} exists but is not ops's ledger "
+                f"(it has columns {', '.join(state['columns']) or 'none'}; a ledger has {', '.join(LEDGER_COLUMNS)}): "
+                "nothing was done; rename that table, or keep the ledger in another schema with --ledger-schema"
+            )
+    return state
+
+
+def ledger(conn: psycopg.Connection[Any], schema: str) -> dict[str, dict[str, Any]]:
+    """The applied migrations by id (empty when there is no ledger yet)."""
+    if not ledger_state(conn, schema).get("exists"):
         return {}
-    return {row["id"]: row for row in conn.execute(query("ledger_rows")).fetchall()}
+    stmt = sql.SQL(query("ledger_rows")).format(schema=sql.Identifier(schema))  # type: ignore[arg-type]
+    return {row["id"]: row for row in conn.execute(stmt).fetchall()}
 
 
 def superseded(step: IndexDecl | ConstraintDecl | DropDecl, final: dict[str, IndexDecl] | None) -> bool:
     """A create (or attach) whose index a later migration drops: nothing to build or check any more."""
     if final is None or isinstance(step, DropDecl):
         return False
-    return (step.name if isinstance(step, IndexDecl) else step.index) not in final
+    return (step.key if isinstance(step, IndexDecl) else f"{step.schema}.{step.index}") not in final
 
 
 def migration_problems(
@@ -139,8 +176,8 @@ class Status:
         }
 
 
-def status(conn: psycopg.Connection[Any], migrations: list[Migration]) -> Status:
-    applied = ledger(conn)
+def status(conn: psycopg.Connection[Any], migrations: list[Migration], ledger_schema: str | None = None) -> Status:
+    applied = ledger(conn, ledger_schema or default_ledger_schema())
     st = Status(tampered=tampered(migrations, applied))
     st.in_recovery = in_recovery(conn)
     final = declared_indexes(migrations)
@@ -157,15 +194,15 @@ def verify(conn: psycopg.Connection[Any], migrations: list[Migration]) -> tuple[
     """Check every index and constraint the migrations declare. Returns (count checked, problems)."""
     final = declared_indexes(migrations)
     problems: list[dict[str, str]] = []
-    owner = {d.name: m.id for m in migrations for d in m.indexes}
+    owner = {d.key: m.id for m in migrations for d in m.indexes}
     for decl in final.values():
         problem = index_problem(conn, decl)
         if problem:
-            problems.append({"migration": owner[decl.name], "index": decl.name, "problem": problem})
+            problems.append({"migration": owner[decl.key], "index": decl.name, "problem": problem})
     checked = len(final)
     for mig in migrations:
         for step in mig.steps:
-            if isinstance(step, ConstraintDecl) and step.index in final:
+            if isinstance(step, ConstraintDecl) and f"{step.schema}.{step.index}" in final:
                 checked += 1
                 problem = constraint_problem(conn, step)
                 if problem:
@@ -228,6 +265,7 @@ class ApplyOptions:
     lock_wait: float = 60.0
     target: str | None = None
     build: BuildSettings = field(default_factory=BuildSettings)
+    ledger_schema: str = field(default_factory=default_ledger_schema)
 
 
 def who() -> str:
@@ -259,21 +297,54 @@ def plan_step(conn: psycopg.Connection[Any], step: IndexDecl | ConstraintDecl | 
         if problem == "constraint missing":
             return "attach", problem
         return "refuse", problem
-    exists = conn.execute("SELECT to_regclass(%s) IS NOT NULL AS ok", (_name(step.schema, step.name),)).fetchone()
-    return ("drop", "exists") if exists and exists["ok"] else ("keep", "already gone")
+    return ("drop", "exists") if index_state(conn, step) else ("keep", "already gone")
+
+
+def step_table(conn: psycopg.Connection[Any], step: IndexDecl | ConstraintDecl | DropDecl) -> tuple[str, str] | None:
+    """(schema, table) a step changes; for a drop, the table of the index as it is now."""
+    if isinstance(step, DropDecl):
+        state = index_state(conn, step)
+        return (step.schema, state["table"]) if state else None
+    return step.schema, step.table
+
+
+def require_rights(
+    conn: psycopg.Connection[Any], work: list[tuple[Migration, list[Any]]], ledger: dict[str, Any], ledger_schema: str
+) -> None:
+    """Before anything changes: the role owns every table it will index, and may create or write the ledger."""
+    tables = {
+        t for _mig, plan in work for step, action, _r in plan if action != "keep" and (t := step_table(conn, step))
+    }
+    require_owner(conn, sorted(tables), "ops migrate apply", MAINTENANCE_ROLE)
+    user = sql.Identifier(conn.info.user).as_string(None)
+    where = qualname(ledger_schema, LEDGER_TABLE)
+    if not ledger.get("schema_exists"):
+        raise UsageError(f"the ledger's schema {ledger_schema!r} does not exist: create it, or pass --ledger-schema")
+    if not ledger["exists"] and not ledger["may_create"]:
+        missing = f"may not create the ledger {where}: GRANT USAGE, CREATE ON SCHEMA {sql.Identifier(ledger_schema).as_string(None)} TO {user}"
+    elif ledger["exists"] and not (ledger["may_read"] and ledger["may_write"]):
+        missing = f"may not write the ledger {where}: GRANT SELECT, INSERT, UPDATE ON {where} TO {user}"
+    else:
+        return
+    raise PrivilegeError(
+        f"permission denied: ops migrate apply {missing}; the {MAINTENANCE_ROLE} role gives it: "
+        f"GRANT {MAINTENANCE_ROLE} TO {user} ({ROLES_HINT}). Nothing was changed",
+        FAILED,
+    )
 
 
 def apply(dsn: str | None, migrations: list[Migration], opts: ApplyOptions, log: Log) -> dict[str, Any]:
     """Apply pending migrations and repair broken ones. Returns a summary; raises OpsError on failure."""
     selected = select(migrations, opts.target)
-    conn = connect(dsn)
+    conn = connect(dsn, grant_role=MAINTENANCE_ROLE)
     try:
         require_primary(conn, "ops migrate apply")
         warning = concurrent_build_warning(conn)
         if warning:
             log(warning)
         with advisory_lock(conn, LOCK_NAME, opts.lock_wait):
-            applied = ledger(conn)
+            state = ledger_state(conn, opts.ledger_schema)
+            applied = ledger(conn, opts.ledger_schema)
             bad = tampered(selected, applied)
             if bad:
                 names = ", ".join(b["migration"] for b in bad)
@@ -301,6 +372,7 @@ def apply(dsn: str | None, migrations: list[Migration], opts: ApplyOptions, log:
             if not work:
                 log("nothing to do: every migration is applied and every index is valid and exact")
                 return summary
+            require_rights(conn, work, state, opts.ledger_schema)
             if opts.dry_run:
                 for mig, plan in work:
                     for step, action, reason in plan:
@@ -310,7 +382,7 @@ def apply(dsn: str | None, migrations: list[Migration], opts: ApplyOptions, log:
                     for m, plan in work
                 ]
                 return summary
-            conn.execute((SQL_DIR / "ledger.sql").read_text())  # type: ignore[arg-type]
+            conn.execute(_ledger_sql("ledger.sql", opts.ledger_schema))
             summary["build_settings"] = apply_build_settings(conn, opts.build, log)
             for mig, plan in work:
                 started = time.monotonic()
@@ -319,9 +391,10 @@ def apply(dsn: str | None, migrations: list[Migration], opts: ApplyOptions, log:
                 outcome = (
                     "adopted" if all(a == "keep" for _, a, _r in plan) else "repaired" if mig.id in applied else "built"
                 )
-                _record(conn, mig, outcome, started)
+                _record(conn, mig, outcome, started, opts.ledger_schema)
                 summary["applied" if outcome == "built" else outcome].append(mig.id)
-            conn.execute("ANALYZE ops_migrations")  # keep our own table off the stale-statistics reports
+            # keep our own table off the stale-statistics reports
+            conn.execute(sql.SQL("ANALYZE {}").format(ledger_name(opts.ledger_schema)))
             return summary
     finally:
         conn.close()
@@ -334,11 +407,10 @@ def _run_step(
         log(f"keep    {step.name} ({reason})")
         return
     if isinstance(step, IndexDecl):
-        table = _name(step.schema, step.table)
-        index = _name(step.schema, step.name)
+        table = qualname(step.schema, step.table)
         if action == "rebuild":
             log(f"rebuild {step.name}: {reason}")
-            drop_index_concurrently(conn, index, table=table, policy=policy, dsn=dsn, log=log)
+            drop_index_concurrently(conn, (step.schema, step.name), table=table, policy=policy, dsn=dsn, log=log)
         log(f"build   {step.name}")
         t0 = time.monotonic()
 
@@ -347,7 +419,14 @@ def _run_step(
 
         try:
             run_online(
-                conn, step.sql, table=table, what=f"build {step.name}", policy=policy, dsn=dsn, cleanup=cleanup, log=log
+                conn,
+                step.ddl,  # type: ignore[arg-type]  # the migration's statement, its table schema-qualified
+                table=table,
+                what=f"build {step.name}",
+                policy=policy,
+                dsn=dsn,
+                cleanup=cleanup,
+                log=log,
             )
         except errors.UniqueViolation as exc:
             detail = exc.diag.message_detail or first_line(exc)
@@ -361,16 +440,16 @@ def _run_step(
     elif isinstance(step, ConstraintDecl):
         log(f"attach  constraint {step.name} using index {step.index}")
         stmt = sql.SQL("ALTER TABLE {} ADD CONSTRAINT {} {} USING INDEX {}").format(
-            qualified(_name(step.schema, step.table)),
+            sql.Identifier(step.schema, step.table),
             sql.Identifier(step.name),
             sql.SQL(step.kind),
-            sql.Identifier(step.index),
+            sql.Identifier(step.index),  # USING INDEX takes no schema: the index is in the table's
         )
         try:
             run_online(
                 conn,
                 stmt,
-                table=_name(step.schema, step.table),
+                table=qualname(step.schema, step.table),
                 what=f"attach {step.name}",
                 policy=policy,
                 dsn=dsn,
@@ -381,11 +460,11 @@ def _run_step(
             raise OpsError(f"attach {step.name} failed: {first_line(exc)}") from None
     elif isinstance(step, DropDecl):
         log(f"drop    {step.name}")
-        target = _name(step.schema, step.name)
-        row = conn.execute(
-            "SELECT indrelid::regclass::text AS t FROM pg_index WHERE indexrelid = to_regclass(%s)", (target,)
-        ).fetchone()
-        drop_index_concurrently(conn, target, table=row["t"] if row else target, policy=policy, dsn=dsn, log=log)
+        where = step_table(conn, step)
+        if where is None:
+            return  # gone since the plan was made
+        table = qualname(*where)
+        drop_index_concurrently(conn, (step.schema, step.name), table=table, policy=policy, dsn=dsn, log=log)
 
 
 def _drop_leftover(
@@ -397,7 +476,7 @@ def _drop_leftover(
         return
     log(f"        dropping the INVALID {decl.name} the failed build left")
     try:
-        drop_index_concurrently(conn, _name(decl.schema, decl.name), table=table, policy=policy, dsn=dsn, log=log)
+        drop_index_concurrently(conn, (decl.schema, decl.name), table=table, policy=policy, dsn=dsn, log=log)
     except OpsError as exc:
         raise OpsError(
             f"{exc}; INVALID index {decl.name} is left: rerun 'ops migrate apply' when the blocker "
@@ -405,9 +484,14 @@ def _drop_leftover(
         ) from None
 
 
-def _record(conn: psycopg.Connection[Any], mig: Migration, outcome: str, started: float) -> None:
+def _ledger_sql(name: str, schema: str) -> sql.Composed:
+    """sql/<name> with {schema} replaced by the ledger's schema, quoted."""
+    return sql.SQL((SQL_DIR / name).read_text()).format(schema=sql.Identifier(schema))  # type: ignore[arg-type]
+
+
+def _record(conn: psycopg.Connection[Any], mig: Migration, outcome: str, started: float, ledger_schema: str) -> None:
     conn.execute(
-        (SQL_DIR / "ledger_record.sql").read_text(),  # type: ignore[arg-type]
+        _ledger_sql("ledger_record.sql", ledger_schema),
         {
             "id": mig.id,
             "checksum": mig.checksum,

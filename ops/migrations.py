@@ -7,7 +7,8 @@ revision is the seed's alembic revision id it belongs to. A file may hold:
 - ``ALTER TABLE <table> ADD CONSTRAINT <name> {UNIQUE|PRIMARY KEY} USING INDEX <index>``
 - ``DROP INDEX CONCURRENTLY <name>``
 
-Anything else is refused: this repo owns indexes, not tables, and every build must be online.
+Every name belongs to a schema: the one the statement names (``public.users``), or ``public``
+(DEFAULT_SCHEMA) when it names none; the search_path never decides. Anything else is refused: this repo owns indexes, not tables, and every build must be online.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ops import SQL_DIR
 from ops.errors import UsageError
 
 MIGRATIONS_DIR = SQL_DIR / "migrations"
+DEFAULT_SCHEMA = "public"  # the schema of a table or index a migration names without one
 FILENAME = re.compile(r"^(?P<revision>[0-9a-f]{12})_(?P<seq>\d{2})_(?P<name>[a-z0-9_]+)\.sql$")
 
 
@@ -37,17 +39,22 @@ class IndexDecl:
 
     name: str
     table: str
-    schema: str | None
+    schema: str  # of the table, hence of the index
     unique: bool
     sql: str  # the statement as written (with CONCURRENTLY)
     canonical: str  # comparable form, see canonical_indexdef()
+    ddl: str  # the statement that runs: the same, with the table named with its schema
+
+    @property
+    def key(self) -> str:
+        return f"{self.schema}.{self.name}"
 
 
 @dataclass(frozen=True)
 class ConstraintDecl:
     name: str
     table: str
-    schema: str | None
+    schema: str
     index: str
     kind: str  # "UNIQUE" or "PRIMARY KEY"
     sql: str
@@ -56,8 +63,12 @@ class ConstraintDecl:
 @dataclass(frozen=True)
 class DropDecl:
     name: str
-    schema: str | None
+    schema: str
     sql: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.schema}.{self.name}"
 
 
 Step = IndexDecl | ConstraintDecl | DropDecl
@@ -92,6 +103,14 @@ def canonical_indexdef(stmt: ast.IndexStmt) -> str:
     node.relation.inh = True
     if not node.accessMethod:
         node.accessMethod = "btree"
+    return RawStream()(node)
+
+
+def qualified_indexdef(stmt: ast.IndexStmt, schema: str) -> str:
+    """The statement with its table named as ``schema.table`` (pglast quotes what needs quoting)."""
+    node = copy.deepcopy(stmt)
+    assert node.relation is not None
+    node.relation.schemaname = schema
     return RawStream()(node)
 
 
@@ -131,13 +150,15 @@ def _parse_step(path: Path, source: str, raw: ast.RawStmt) -> Step:
                 f"{where}drop IF NOT EXISTS from {stmt.idxname}: it checks the name only; ops checks the definition"
             )
         rel = _relation(path, stmt.relation)
+        schema = rel.schemaname or DEFAULT_SCHEMA
         return IndexDecl(
             name=stmt.idxname,
             table=str(rel.relname),
-            schema=rel.schemaname,
+            schema=schema,
             unique=bool(stmt.unique),
             sql=text,
             canonical=canonical_indexdef(stmt),
+            ddl=qualified_indexdef(stmt, schema),
         )
     if isinstance(stmt, ast.AlterTableStmt):
         cmds: tuple[Any, ...] = stmt.cmds or ()
@@ -156,7 +177,7 @@ def _parse_step(path: Path, source: str, raw: ast.RawStmt) -> Step:
         return ConstraintDecl(
             name=con.conname,
             table=str(rel.relname),
-            schema=rel.schemaname,
+            schema=rel.schemaname or DEFAULT_SCHEMA,
             index=con.indexname,
             kind="UNIQUE" if con.contype == ConstrType.CONSTR_UNIQUE else "PRIMARY KEY",
             sql=text,
@@ -165,7 +186,9 @@ def _parse_step(path: Path, source: str, raw: ast.RawStmt) -> Step:
         if not stmt.concurrent or not stmt.objects or len(stmt.objects) != 1:
             raise UsageError(f"{where}DROP INDEX must be CONCURRENTLY and name one index")
         names = [n.sval for n in stmt.objects[0]]
-        return DropDecl(name=names[-1], schema=names[-2] if len(names) > 1 else None, sql=text)
+        if len(names) > 2:
+            raise UsageError(f"{where}DROP INDEX names an index in another database: {'.'.join(names)}")
+        return DropDecl(name=names[-1], schema=names[-2] if len(names) > 1 else DEFAULT_SCHEMA, sql=text)
     raise UsageError(
         f"{where}unsupported statement {type(stmt).__name__}: migrations here only create, attach or drop indexes"
     )
@@ -206,9 +229,9 @@ def load_all(directory: Path | None = None) -> list[Migration]:
     seen: dict[str, str] = {}
     for mig in migrations:
         for decl in mig.indexes:
-            if decl.name in seen:
-                raise UsageError(f"{mig.path.name}: index {decl.name} is already declared by {seen[decl.name]}")
-            seen[decl.name] = mig.id
+            if decl.key in seen:
+                raise UsageError(f"{mig.path.name}: index {decl.key} is already declared by {seen[decl.key]}")
+            seen[decl.key] = mig.id
     return migrations
 
 
@@ -227,12 +250,12 @@ def select(migrations: list[Migration], target: str | None) -> list[Migration]:
 
 
 def declared_indexes(migrations: list[Migration]) -> dict[str, IndexDecl]:
-    """The final set of indexes the migrations leave: later drops remove earlier creates."""
+    """The final set of indexes the migrations leave, by ``schema.name``: later drops remove earlier creates."""
     result: dict[str, IndexDecl] = {}
     for mig in migrations:
         for step in mig.steps:
             if isinstance(step, IndexDecl):
-                result[step.name] = step
+                result[step.key] = step
             elif isinstance(step, DropDecl):
-                result.pop(step.name, None)
+                result.pop(step.key, None)
     return result

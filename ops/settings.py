@@ -26,6 +26,9 @@ PG_ENV_KEYS = {
     "PGCONNECT_TIMEOUT",
     "PGAPPNAME",
     "PGTARGETSESSIONATTRS",
+    # not libpq's, ops's own: the app's schema and the ledger's (ops migrate, maintain, roles)
+    "S10_SCHEMA",
+    "S10_LEDGER_SCHEMA",
 }
 
 

@@ -1,5 +1,6 @@
--- The ledger of applied migrations, created by `ops migrate apply` on first use.
-CREATE TABLE IF NOT EXISTS ops_migrations (
+-- The ledger of applied migrations, created by `ops migrate apply` on first use. {schema} is its schema:
+-- public unless --ledger-schema (S10_LEDGER_SCHEMA) says otherwise.
+CREATE TABLE IF NOT EXISTS {schema}.ops_migrations (
     id          text PRIMARY KEY,
     checksum    text NOT NULL,
     applied_at  timestamptz NOT NULL DEFAULT now(),
@@ -7,4 +8,4 @@ CREATE TABLE IF NOT EXISTS ops_migrations (
     applied_by  text NOT NULL,
     outcome     text NOT NULL
 );
-COMMENT ON TABLE ops_migrations IS 'Index migrations applied by s10-ops (ops migrate); do not edit by hand';
+COMMENT ON TABLE {schema}.ops_migrations IS 'Index migrations applied by s10-ops (ops migrate); do not edit by hand';

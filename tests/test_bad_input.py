@@ -426,18 +426,21 @@ def test_printed_sql_quotes_identifiers(db: Database, ops) -> None:
     db.execute('VACUUM ANALYZE "Odd.Schema"."Mixed Table"')
     db.execute('UPDATE "Odd.Schema"."Mixed Table" SET id = id')  # stale statistics
     qualified = '"Odd.Schema"."Mixed Idx"'
-    usage = ops("maintain", "usage", "--min-stats-age", "0", "--json")
+    app = ("--schema", "Odd.Schema")  # maintain reads and acts on the app's schema only (default public)
+    usage = ops("maintain", "usage", *app, "--min-stats-age", "0", "--json")
     fixes = [f["fix"] for f in json.loads(usage.stdout)["redundant"]]
     assert f"DROP INDEX CONCURRENTLY {qualified};" in fixes, fixes
-    bloat = ops("maintain", "bloat", "--min-size", "0", "--warning", "10", "--critical", "20")
+    bloat = ops("maintain", "bloat", *app, "--min-size", "0", "--warning", "10", "--critical", "20")
     assert f"REINDEX INDEX CONCURRENTLY {qualified};" in bloat.stderr, bloat.stderr
-    plan = ops("maintain", "reindex", "--dry-run", "--min-size", "0", "--min-bloat", "10", "--estimate-only", "--json")
+    plan = ops(
+        "maintain", "reindex", *app, "--dry-run", "--min-size", "0", "--min-bloat", "10", "--estimate-only", "--json"
+    )
     assert "Mixed Idx" in {e["index"] for e in json.loads(plan.stdout)["rebuilt"]}
-    health = ops("playbook", "index-health", "--min-stats-age", "0", "--min-size", "0", "--min-bloat", "10")
+    health = ops("playbook", "index-health", *app, "--min-stats-age", "0", "--min-size", "0", "--min-bloat", "10")
     assert f"DROP INDEX CONCURRENTLY {qualified};" in health.stdout, health.stdout
     assert 'ANALYZE "Odd.Schema"."Mixed Table";' in health.stdout, health.stdout
     before = relfilenode(db, "Mixed Idx")
-    run = ops("maintain", "reindex", "--min-size", "0", "--min-bloat", "10", "--estimate-only")
+    run = ops("maintain", "reindex", *app, "--min-size", "0", "--min-bloat", "10", "--estimate-only")
     assert run.returncode == 0, run.stderr
     assert relfilenode(db, "Mixed Idx") != before
 

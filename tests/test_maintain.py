@@ -201,7 +201,7 @@ def test_analyze_only_stale_tables(db, ops):
     with connect(db.dsn) as conn:
         sample.fill(conn, users=2000, orgs=50, sessions=5000, jobs=3000)  # ends with ANALYZE
         for t in ("users", "sessions", "content_jobs", "organizations"):
-            conn.execute(f"ALTER TABLE {t} SET (autovacuum_enabled = off)")
+            conn.execute(f"ALTER TABLE public.{t} SET (autovacuum_enabled = off)")
     # the loading backend reports its row counts when it ends: analyze after that
     time.sleep(0.5)
     db.execute("ANALYZE")

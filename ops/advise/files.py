@@ -67,15 +67,14 @@ def write(files: list[MigrationFile]) -> None:
 
 
 def declared(directory: Path | None = None) -> tuple[dict[str, IndexDecl], dict[str, str]]:
-    """The indexes the migrations leave in place, and which migration declares each one."""
+    """The indexes the migrations leave in place, and which migration declares each one (by ``schema.name``)."""
     migrations: list[Migration] = load_all(directory or MIGRATIONS_DIR)
-    owner = {d.name: m.id for m in migrations for d in m.indexes}
+    owner = {d.key: m.id for m in migrations for d in m.indexes}
     return declared_indexes(migrations), owner
 
 
 def is_declared(decls: dict[str, IndexDecl], schema: str, name: str) -> bool:
-    decl = decls.get(name)
-    return decl is not None and decl.schema in (None, schema)
+    return f"{schema}.{name}" in decls  # keyed by schema.name: a same-named index elsewhere is not ours
 
 
 def ident(*parts: str) -> str:
@@ -107,10 +106,10 @@ def drop_fix(
     shown = target.relative_to(directory.parent.parent) if directory == MIGRATIONS_DIR else target
     return {
         "fix": (
-            f"declared by migration {owner[index]}: never drop it by hand (verify would fail and the next deploy "
+            f"declared by migration {owner[f'{schema}.{index}']}: never drop it by hand (verify would fail and the next deploy "
             f"rebuild it); add a drop migration: 'ops advise --drop {schema}.{index} --write' writes {shown} "
             f"({statement}), then deploy"
         ),
-        "declared_by": owner[index],
+        "declared_by": owner[f"{schema}.{index}"],
         "drop_migration": str(shown),
     }

@@ -15,6 +15,7 @@ from ops.advise.files import (
     declared,
     drop_file_name,
     drop_statement,
+    is_declared,
     planned,
     write,
 )
@@ -116,14 +117,14 @@ def drop_files(targets: list[str], directory: Path | None) -> list[MigrationFile
         schema, _, name = target.rpartition(".")
         if not schema or not name:
             raise UsageError(f"--drop {target!r}: give SCHEMA.INDEX, e.g. public.idx_content_jobs_user_id")
-        if name not in decls or decls[name].schema not in (None, schema):
+        if not is_declared(decls, schema, name):
             raise UsageError(
                 f"--drop {target}: no migration declares it, so no drop migration is needed: "
                 f"{drop_statement(schema, name)}"
             )
         header = [
             f"Written by ops advise {__version__} on {dt.date.today().isoformat()}: {name} goes.",
-            f"It was built by migration {owner[name]}; dropping it by hand would make `ops migrate verify`",
+            f"It was built by migration {owner[f'{schema}.{name}']}; dropping it by hand would make `ops migrate verify`",
             "CRITICAL and the next deploy would build it again, so the migrations say it goes.",
         ]
         items.append((drop_file_name(name), drop_statement(schema, name), header))

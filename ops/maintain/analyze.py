@@ -15,7 +15,16 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ops.db import advisory_lock, connect, first_line, require_primary, set_timeouts
+from ops.db import (
+    MAINTENANCE_ROLE,
+    advisory_lock,
+    app_schemas,
+    connect,
+    first_line,
+    require_owner,
+    require_primary,
+    set_timeouts,
+)
 from ops.errors import OK, WARNING
 from ops.maintain import LOCK_NAME
 from ops.sqlfiles import query
@@ -31,14 +40,20 @@ class AnalyzeOptions:
     statement_timeout: float = 600.0
     dry_run: bool = False
     lock_wait: float = 60.0
+    schemas: list[str] | None = None  # the app's (ops.db.app_schemas)
 
 
-def stale(conn: psycopg.Connection[Any], fraction: float = 0.1, min_rows: int = 50) -> list[dict[str, Any]]:
-    rows = conn.execute(query("stale_statistics"), {"fraction": fraction, "min_rows": min_rows}).fetchall()
+def stale(
+    conn: psycopg.Connection[Any], fraction: float = 0.1, min_rows: int = 50, schemas: list[str] | None = None
+) -> list[dict[str, Any]]:
+    params = {"fraction": fraction, "min_rows": min_rows, "schemas": app_schemas(schemas)}
+    rows = conn.execute(query("stale_statistics"), params).fetchall()
     return [dict(r) for r in rows]
 
 
-def findings(conn: psycopg.Connection[Any], fraction: float = 0.1, min_rows: int = 50) -> dict[str, Any]:
+def findings(
+    conn: psycopg.Connection[Any], fraction: float = 0.1, min_rows: int = 50, schemas: list[str] | None = None
+) -> dict[str, Any]:
     """Tables with stale statistics, each with the command that refreshes it."""
     tables = [
         {
@@ -50,7 +65,7 @@ def findings(conn: psycopg.Connection[Any], fraction: float = 0.1, min_rows: int
             "reason": r["reason"],
             "fix": f"ANALYZE {r['qualified']};  (or: ops maintain analyze)",
         }
-        for r in stale(conn, fraction, min_rows)
+        for r in stale(conn, fraction, min_rows, schemas)
     ]
     status = WARNING if tables else OK
     label = "WARNING" if tables else "OK"
@@ -64,12 +79,18 @@ def findings(conn: psycopg.Connection[Any], fraction: float = 0.1, min_rows: int
 def run(dsn: str | None, opts: AnalyzeOptions, log: Log) -> dict[str, Any]:
     """ANALYZE each stale table; returns ``analyzed``, ``failed`` (with the error), ``fresh`` count."""
     started = time.monotonic()
-    conn = connect(dsn)
+    conn = connect(dsn, grant_role=MAINTENANCE_ROLE)
     try:
         require_primary(conn, "ops maintain analyze")
         with advisory_lock(conn, LOCK_NAME, opts.lock_wait):
-            todo = stale(conn, opts.fraction, opts.min_rows)
-            total = conn.execute("SELECT count(*) AS n FROM pg_stat_user_tables").fetchone()["n"]  # type: ignore[index]
+            todo = stale(conn, opts.fraction, opts.min_rows, opts.schemas)
+            # ANALYZE of a table we may not analyze only warns and skips it: refuse up front instead
+            tables = [(t["schema"], t["table"]) for t in todo]
+            require_owner(conn, tables, "ops maintain analyze", MAINTENANCE_ROLE, right="may_analyze")
+            total = conn.execute(
+                "SELECT count(*) AS n FROM pg_stat_user_tables WHERE schemaname = ANY (%s::text[])",
+                (app_schemas(opts.schemas),),
+            ).fetchone()["n"]  # type: ignore[index]
             summary: dict[str, Any] = {
                 "dry_run": opts.dry_run,
                 "analyzed": [],

@@ -23,6 +23,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from ops.db import app_schemas, privilege_fix
 from ops.errors import CRITICAL, OK, WARNING
 from ops.maintain.units import human_bytes
 from ops.sqlfiles import query
@@ -31,16 +32,37 @@ CANDIDATE_MARGIN = 20.0  # percentage points below the threshold an estimate may
 DISAGREE_POINTS = 2.0  # estimate and pgstatindex further apart than this are both shown
 
 
+def pgstattuple(conn: psycopg.Connection[Any]) -> tuple[str | None, str | None]:
+    """(schema of an installed pgstattuple we may call, else None; why not, else None)."""
+    ext = conn.execute(query("extension_state"), {"name": "pgstattuple"}).fetchone() or {}
+    schema = ext.get("schema")
+    if not schema:
+        return None, (
+            "pgstattuple is not installed in this database (CREATE EXTENSION pgstattuple): "
+            "bloat figures are estimates from the statistics only"
+        )
+    args = {"schema": schema, "function": "pgstatindex(regclass)"}
+    row = conn.execute(query("function_privilege"), args).fetchone()
+    if not (row and row["may_execute"]):
+        fn = f"{sql.Identifier(schema).as_string(None)}.pgstatindex(regclass)"
+        return None, (
+            f"pgstattuple is installed (schema {schema}) but this role may not execute {fn}: "
+            f"{privilege_fix(f'permission denied for function {fn}', conn.info.user, 's10_monitoring')}; "
+            "bloat figures are estimates from the statistics only"
+        )
+    return schema, None
+
+
 def pgstattuple_schema(conn: psycopg.Connection[Any]) -> str | None:
     """The schema of an installed, callable pgstattuple, or None."""
-    row = conn.execute(query("pgstattuple_schema")).fetchone()
-    return row["schema"] if row and row["can_execute"] else None
+    return pgstattuple(conn)[0]
 
 
-def estimate(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
-    """Every btree index with its estimated ``bloat_pct`` and ``bloat_bytes`` (None without statistics)."""
+def estimate(conn: psycopg.Connection[Any], schemas: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every btree index of the app's schemas with its estimated ``bloat_pct`` and ``bloat_bytes``
+    (None without statistics)."""
     rows = []
-    for r in conn.execute(query("bloat_estimate")).fetchall():
+    for r in conn.execute(query("bloat_estimate"), {"schemas": app_schemas(schemas)}).fetchall():
         row = dict(r)
         row["estimate_pct"] = float(r["bloat_pct"]) if r["bloat_pct"] is not None else None
         row["estimate_bytes"] = r["bloat_bytes"]
@@ -61,21 +83,21 @@ def exact(conn: psycopg.Connection[Any], schema: str, index: str) -> dict[str, A
 
 
 def measure(
-    conn: psycopg.Connection[Any], *, threshold: float, min_size: int, use_exact: bool = True
+    conn: psycopg.Connection[Any],
+    *,
+    threshold: float,
+    min_size: int,
+    use_exact: bool = True,
+    schemas: list[str] | None = None,
 ) -> dict[str, Any]:
     """Estimate every btree index; confirm with pgstatindex those that may be over ``threshold``.
 
     Each index gets ``bloat_pct``/``bloat_bytes`` and ``measured_by`` ('pgstatindex' or
     'estimate', None when neither could say). Returns ``{"indexes", "exact_available", "notes"}``.
     """
-    schema = pgstattuple_schema(conn) if use_exact else None
-    notes = []
-    if use_exact and schema is None:
-        notes.append(
-            "pgstattuple is not installed in this database (CREATE EXTENSION pgstattuple): "
-            "bloat figures are estimates from the statistics only"
-        )
-    indexes = estimate(conn)
+    schema, why_not = pgstattuple(conn) if use_exact else (None, None)
+    notes = [why_not] if why_not else []
+    indexes = estimate(conn, schemas)
     for ix in indexes:
         est = ix["estimate_pct"]
         ix["bloat_pct"], ix["bloat_bytes"] = est, ix["estimate_bytes"]
@@ -119,10 +141,11 @@ def findings(
     critical: float = 60.0,
     min_size: int = 1024 * 1024,
     use_exact: bool = False,
+    schemas: list[str] | None = None,
 ) -> dict[str, Any]:
     """The bloat report: every btree index, the ``bloated`` ones (at or over ``warning`` percent and
     ``min_size`` bytes) with the command that fixes each, ``status`` and a one-line ``summary``."""
-    m = measure(conn, threshold=warning, min_size=min_size, use_exact=use_exact)
+    m = measure(conn, threshold=warning, min_size=min_size, use_exact=use_exact, schemas=schemas)
     bloated = []
     for ix in m["indexes"]:
         pct = ix["bloat_pct"]

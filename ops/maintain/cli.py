@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ops.db import advisory_lock, check_dsn, check_dsns, connect, mask_secrets, replica_connections
+from ops.db import MONITORING_ROLE, advisory_lock, check_dsn, check_dsns, connect, mask_secrets, replica_connections
 from ops.errors import FAILED, OK, UNKNOWN, OpsError, UsageError
 from ops.maintain import analyze as analyze_mod
 from ops.maintain import bloat as bloat_mod
@@ -41,6 +41,14 @@ LockWaitOpt = Annotated[float, number("--lock-wait", low=0, high=86400, help="Se
 LockTimeoutHelp = "Seconds each attempt may wait for a lock."
 RetriesOpt = Annotated[int, number("--retries", low=0, high=100, integer=True, help="Attempts after the first.")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Print what would run; change nothing.")]
+SchemaOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--schema",
+        envvar="S10_SCHEMA",
+        help="The app's schema, repeatable (default: public): objects in other schemas are never read or touched.",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -111,6 +119,7 @@ def usage_cmd(
             help="A replica's DSN (no password), repeatable: its scans count before an index is called unused.",
         ),
     ] = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """Per index: size, scans, tuples read since the stats reset; unused, redundant and invalid findings.
 
@@ -121,11 +130,11 @@ def usage_cmd(
 
     def body() -> tuple[Any, int]:
         with (
-            connect(check_dsn(dsn)) as conn,
+            connect(check_dsn(dsn), grant_role=MONITORING_ROLE) as conn,
             _report_lock(conn, "usage", lock_wait),
             replica_connections(replica) as rconns,
         ):
-            rep = usage_mod.findings(conn, min_stats_age=min_stats_age, replicas=rconns)
+            rep = usage_mod.findings(conn, min_stats_age=min_stats_age, replicas=rconns, schemas=schema)
         if json:
             emit_json(rep["status"], rep["summary"], rep)
         else:
@@ -187,6 +196,7 @@ def bloat_cmd(
     ] = MB,
     metrics_file: MetricsOpt = None,
     lock_wait: LockWaitOpt = 10.0,
+    schema: SchemaOpt = None,
 ) -> None:
     """Btree bloat: a cheap estimate for every index; with --exact, pgstatindex() for the candidates.
 
@@ -196,8 +206,10 @@ def bloat_cmd(
     check_order("--warning", warning, "--critical", critical)
 
     def body() -> tuple[Any, int]:
-        with connect(check_dsn(dsn)) as conn, _report_lock(conn, "bloat", lock_wait):
-            rep = bloat_mod.findings(conn, warning=warning, critical=critical, min_size=min_size, use_exact=exact)
+        with connect(check_dsn(dsn), grant_role=MONITORING_ROLE) as conn, _report_lock(conn, "bloat", lock_wait):
+            rep = bloat_mod.findings(
+                conn, warning=warning, critical=critical, min_size=min_size, use_exact=exact, schemas=schema
+            )
         if json:
             emit_json(rep["status"], rep["summary"], rep)
         else:
@@ -262,6 +274,7 @@ def reindex_cmd(
     lock_wait: LockWaitOpt = 60.0,
     json: JsonOpt = False,
     metrics_file: MetricsOpt = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """REINDEX INDEX CONCURRENTLY the indexes whose measured bloat and size reach the thresholds.
 
@@ -278,6 +291,7 @@ def reindex_cmd(
         use_exact=not estimate_only,
         policy=RetryPolicy(lock_timeout=lock_timeout, retries=retries),
         lock_wait=lock_wait,
+        schemas=schema,
     )
 
     def body() -> tuple[Any, int]:
@@ -368,6 +382,7 @@ def analyze_cmd(
     lock_wait: LockWaitOpt = 60.0,
     json: JsonOpt = False,
     metrics_file: MetricsOpt = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """ANALYZE only the tables whose statistics are stale, one at a time, carrying on past a failure.
 
@@ -380,6 +395,7 @@ def analyze_cmd(
         statement_timeout=statement_timeout,
         dry_run=dry_run,
         lock_wait=lock_wait,
+        schemas=schema,
     )
 
     def body() -> tuple[Any, int]:

@@ -19,11 +19,20 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from ops.db import advisory_lock, concurrent_build_warning, connect, first_line, require_primary
+from ops.db import (
+    MAINTENANCE_ROLE,
+    advisory_lock,
+    app_schemas,
+    concurrent_build_warning,
+    connect,
+    first_line,
+    require_owner,
+    require_primary,
+)
 from ops.errors import OpsError
 from ops.maintain import LOCK_NAME, bloat
 from ops.maintain.units import human_bytes
-from ops.online import RetryPolicy, drop_index_concurrently, qualified, run_online
+from ops.online import RetryPolicy, drop_index_concurrently, run_online
 from ops.sqlfiles import query
 
 Log = Callable[[str], None]
@@ -39,16 +48,21 @@ class ReindexOptions:
     use_exact: bool = True
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     lock_wait: float = 60.0
+    schemas: list[str] | None = None  # the app's (ops.db.app_schemas): nothing elsewhere is rebuilt or dropped
 
 
-def leftovers(conn: psycopg.Connection[Any], table: str | None = None) -> list[dict[str, Any]]:
-    rows = [dict(r) for r in conn.execute(query("reindex_leftovers")).fetchall()]
+def leftovers(
+    conn: psycopg.Connection[Any], table: str | None = None, schemas: list[str] | None = None
+) -> list[dict[str, Any]]:
+    rows = [dict(r) for r in conn.execute(query("reindex_leftovers"), {"schemas": app_schemas(schemas)}).fetchall()]
     return [r for r in rows if table is None or r["qualified_table"] == table]
 
 
 def candidates(conn: psycopg.Connection[Any], opts: ReindexOptions) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Indexes worth rebuilding (measured bloat and size at or over the thresholds), largest gain first."""
-    m = bloat.measure(conn, threshold=opts.min_bloat, min_size=opts.min_size, use_exact=opts.use_exact)
+    m = bloat.measure(
+        conn, threshold=opts.min_bloat, min_size=opts.min_size, use_exact=opts.use_exact, schemas=opts.schemas
+    )
     chosen = [
         ix
         for ix in m["indexes"]
@@ -86,7 +100,7 @@ def storage(conn: psycopg.Connection[Any], index: str) -> dict[str, Any]:
 
 def plan(conn: psycopg.Connection[Any], opts: ReindexOptions) -> dict[str, Any]:
     """What a run would do, without doing it: leftovers to drop (or leave), indexes to rebuild."""
-    lo = leftovers(conn)
+    lo = leftovers(conn, schemas=opts.schemas)
     chosen, m = candidates(conn, opts)
     return {
         "leftovers": [
@@ -123,7 +137,7 @@ def run(dsn: str | None, opts: ReindexOptions, log: Log) -> dict[str, Any]:
     """Drop leftovers, then rebuild the bloated indexes. Returns the summary; raises OpsError when
     it could not start. Per-index failures are collected in ``failed`` and the run carries on."""
     started = time.monotonic()
-    conn = connect(dsn)
+    conn = connect(dsn, grant_role=MAINTENANCE_ROLE)
     try:
         require_primary(conn, "ops maintain reindex")
         warning = concurrent_build_warning(conn)
@@ -148,8 +162,14 @@ def _run_locked(
         "failed": [],
         "notes": [],
     }
+    # 0. what there is to do, and whether this role may do it (before anything changes; also in a dry run)
+    found = leftovers(conn, schemas=opts.schemas)
+    chosen, m = candidates(conn, opts)
+    tables = {(r["schema"], r["table"]) for r in [*found, *chosen] if not r.get("in_progress")}
+    require_owner(conn, sorted(tables), "ops maintain reindex", MAINTENANCE_ROLE)
+
     # 1. leftovers of interrupted runs
-    for lo in leftovers(conn):
+    for lo in found:
         if lo["in_progress"]:
             log(f"leave   {lo['index']}: a running build is making it")
             summary["skipped"].append({"index": lo["index"], "reason": "leftover in use by a running build"})
@@ -168,7 +188,6 @@ def _run_locked(
             summary["failed"].append({"index": lo["index"], "error": f"drop leftover: {first_line(exc)}"})
 
     # 2. what is worth rebuilding
-    chosen, m = candidates(conn, opts)
     summary["notes"].extend(m["notes"])
     summary["exact_available"] = m["exact_available"]
     chosen_names = {ix["qualified"] for ix in chosen}
@@ -243,11 +262,11 @@ def _reindex_one(
     conn: psycopg.Connection[Any], dsn: str | None, ix: dict[str, Any], policy: RetryPolicy, log: Log
 ) -> None:
     log(f"reindex {ix['index']} ({human_bytes(ix['bytes'])}, {_pct(ix['bloat_pct'])} bloat, {ix['measured_by']})")
-    stmt = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(qualified((ix["schema"], ix["index"])))
+    stmt = sql.SQL("REINDEX INDEX CONCURRENTLY {}").format(sql.Identifier(ix["schema"], ix["index"]))
 
     def cleanup() -> None:
         # a failed attempt leaves <index>_ccnew: drop it before the retry
-        for lo in leftovers(conn, ix["qualified_table"]):
+        for lo in leftovers(conn, ix["qualified_table"], [ix["schema"]]):
             if lo["index"].startswith(ix["index"]) and not lo["in_progress"]:
                 log(f"        dropping {lo['index']} left by the failed attempt")
                 drop_index_concurrently(

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from ops.advise.files import declared, drop_fix
+from ops.db import app_schemas
 from ops.errors import CRITICAL, OK, WARNING
 from ops.redundancy import find_redundant, shapes
 from ops.sqlfiles import query
@@ -34,7 +35,7 @@ def stats_age(conn: psycopg.Connection[Any]) -> dict[str, Any]:
     return dict(row)
 
 
-def redundant(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+def redundant(conn: psycopg.Connection[Any], schemas: list[str] | None = None) -> list[dict[str, Any]]:
     """One finding per redundant index (ops/redundancy.py's rules), naming the index to keep and why."""
     return [
         {
@@ -49,7 +50,7 @@ def redundant(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
             "reason": f.reason,
             "fix": drop_command(f.redundant.qualified),
         }
-        for f in find_redundant(shapes(conn))
+        for f in find_redundant(shapes(conn, app_schemas(schemas)))
     ]
 
 
@@ -62,10 +63,10 @@ def migration_aware_fixes(found: list[dict[str, Any]], migrations_dir: Path | No
         f.update(drop_fix(f["schema"], f["index"], decls, owner, migrations_dir))
 
 
-def invalid(conn: psycopg.Connection[Any]) -> list[dict[str, Any]]:
+def invalid(conn: psycopg.Connection[Any], schemas: list[str] | None = None) -> list[dict[str, Any]]:
     """INVALID indexes that no running build is making, with the way to repair each."""
     out = []
-    for r in conn.execute(query("invalid_indexes")).fetchall():
+    for r in conn.execute(query("invalid_indexes"), {"schemas": app_schemas(schemas)}).fetchall():
         if r["reindex_leftover"]:
             reason = "leftover of an interrupted REINDEX CONCURRENTLY"
             fix = f"ops maintain reindex (drops it), or {drop_command(r['qualified'])}"
@@ -134,22 +135,24 @@ def findings(
     conn: psycopg.Connection[Any],
     min_stats_age: float = DEFAULT_MIN_STATS_AGE,
     replicas: list[psycopg.Connection[Any]] | None = None,
+    schemas: list[str] | None = None,
     migrations_dir: Path | None = None,
 ) -> dict[str, Any]:
     """The whole usage report: ``indexes``, ``unused``, ``redundant``, ``invalid``, ``stats``, ``nodes``, ``status``.
 
     With ``replicas``, scans are counted across the cluster before an index is called unused, and
-    the judgement waits until every node's counters are old enough.
+    the judgement waits until every node's counters are old enough. Only the app's ``schemas``.
     """
+    scope = {"schemas": app_schemas(schemas)}
     stats = stats_age(conn)
-    rows = [dict(r) for r in conn.execute(query("index_usage")).fetchall()]
+    rows = [dict(r) for r in conn.execute(query("index_usage"), scope).fetchall()]
     primary = node_name(conn)
     nodes = [{"node": primary, "role": "primary", **stats}]
     replica_rows: dict[str, list[dict[str, Any]]] = {}
     for rep_conn in replicas or []:
         name = node_name(rep_conn)
         nodes.append({"node": name, "role": "replica", **stats_age(rep_conn)})
-        replica_rows[name] = [dict(r) for r in rep_conn.execute(query("index_usage")).fetchall()]
+        replica_rows[name] = [dict(r) for r in rep_conn.execute(query("index_usage"), scope).fetchall()]
     merge_scans(rows, primary, replica_rows)
     youngest = min((n.get("age_s") or 0) for n in nodes)
     meaningful = youngest >= min_stats_age
@@ -161,8 +164,8 @@ def findings(
         "nodes": nodes,
         "indexes": rows,
         "unused": unused(rows) if meaningful else [],
-        "redundant": redundant(conn),
-        "invalid": invalid(conn),
+        "redundant": redundant(conn, schemas),
+        "invalid": invalid(conn, schemas),
     }
     migration_aware_fixes(report["redundant"] + report["unused"], migrations_dir)
     report["status"] = CRITICAL if report["invalid"] else WARNING if report["unused"] or report["redundant"] else OK

@@ -82,11 +82,13 @@ def exporter_queries(s: MonitorSettings) -> list[ExporterQuery]:
                 Metric("scans", "COUNTER", "Index scans since the statistics reset (this node only)"),
                 Metric("bytes", "GAUGE", "Size of the index in bytes"),
             ],
+            params={"schemas": [s.app_schema]},
         ),
         ExporterQuery(
             "pg_s10_invalid_index",
             "invalid_indexes",
             [*INDEX_LABELS, Metric("bytes", "GAUGE", "Size of an INVALID index (no build in progress)")],
+            params={"schemas": [s.app_schema]},
         ),
         ExporterQuery(
             "pg_s10_stats",
@@ -102,7 +104,7 @@ def exporter_queries(s: MonitorSettings) -> list[ExporterQuery]:
                 Metric("modified_since_analyze", "GAUGE", "Rows changed since the last (auto)analyze"),
                 Metric("rows_estimate", "GAUGE", "Rows in the table (planner estimate)"),
             ],
-            params={"min_rows": s.stale_min_rows, "fraction": s.stale_fraction},
+            params={"min_rows": s.stale_min_rows, "fraction": s.stale_fraction, "schemas": [s.app_schema]},
         ),
         ExporterQuery(
             "pg_s10_statement",

@@ -34,6 +34,7 @@ class MonitorSettings(BaseModel):
     slow_min_calls: int = Field(20, ge=1, description="...and only with at least this many calls in that window")
     top_statements: int = Field(20, ge=1, le=200, description="Statements exported (top N by total time)")
     pgss_schema: str = Field("public", description="Schema pg_stat_statements is installed in (extnamespace)")
+    app_schema: str = Field("public", description="The app's schema: index and table figures cover it only")
     rate_window: str = Field("10m", description="Window of the slow-statement rate")
     # indexes and statistics
     bloat_threshold_pct: float = Field(

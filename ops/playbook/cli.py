@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from ops.db import check_dsn, check_dsns
+from ops.maintain.cli import SchemaOpt
 from ops.options import MB, check_order, duration, number, size
 from ops.output import emit_json, line
 from ops.playbook.report import Report
@@ -206,6 +207,7 @@ def index_health(
     min_size: Annotated[int, size("--min-size", default="1MB", help="Ignore bloat in indexes smaller than this.")] = MB,
     exact: Annotated[bool, typer.Option("--exact", help="Confirm bloat candidates with pgstatindex().")] = False,
     json: JsonOpt = False,
+    schema: SchemaOpt = None,
 ) -> None:
     """Invalid, redundant, unused and bloated indexes and stale statistics, each with its fix. Read-only."""
     from ops.playbook import index_health as ih
@@ -219,6 +221,7 @@ def index_health(
         bloat_critical=critical_bloat,
         bloat_min_size=min_size,
         exact=exact,
+        schemas=schema,
     )
     _finish(ih.index_health(check_dsn(dsn), opts), json)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ops.db import connect, replica_connections
+from ops.db import MONITORING_ROLE, connect, replica_connections
 from ops.errors import CRITICAL, WARNING
 from ops.maintain import analyze as analyze_mod
 from ops.maintain import bloat as bloat_mod
@@ -29,19 +29,21 @@ class Options:
     bloat_min_size: int = 1024 * 1024
     exact: bool = False
     stale_fraction: float = 0.1
+    schemas: list[str] | None = None  # the app's (ops.db.app_schemas); other schemas are not read
 
 
 def index_health(dsn: str | None, opts: Options) -> Report:
-    with connect(dsn) as conn, replica_connections(opts.replicas) as replicas:
-        usage = usage_mod.findings(conn, min_stats_age=opts.min_stats_age, replicas=replicas)
+    with connect(dsn, grant_role=MONITORING_ROLE) as conn, replica_connections(opts.replicas) as replicas:
+        usage = usage_mod.findings(conn, min_stats_age=opts.min_stats_age, replicas=replicas, schemas=opts.schemas)
         bloat = bloat_mod.findings(
             conn,
             warning=opts.bloat_warning,
             critical=opts.bloat_critical,
             min_size=opts.bloat_min_size,
             use_exact=opts.exact,
+            schemas=opts.schemas,
         )
-        stale = analyze_mod.findings(conn, fraction=opts.stale_fraction)
+        stale = analyze_mod.findings(conn, fraction=opts.stale_fraction, schemas=opts.schemas)
     return build_report(usage, bloat, stale)
 
 

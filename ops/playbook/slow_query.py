@@ -521,7 +521,8 @@ def diagnose(dsn: str | None, text: str, opts: Options) -> Report:
 
 
 def _diagnose(dsn: str | None, text: str, opts: Options, shape: Shape, report: Report) -> Report:
-    with connect(dsn, autocommit=False) as conn:
+    # The statement names tables as the app does: resolve them through the server's search_path.
+    with connect(dsn, autocommit=False, search_path=None) as conn:
         try:
             reach = check_statement(conn, text, lock_timeout=opts.lock_timeout)
         except errors.LockNotAvailable:

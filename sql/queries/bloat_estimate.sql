@@ -4,6 +4,7 @@
 -- avg_width, or the index's own stats for expression columns), posting lists where btree
 -- deduplication (PostgreSQL 13+) merges equal keys, leaf pages filled to the fillfactor (90 by
 -- default), plus internal pages and the metapage. bloat = actual size - expected size.
+-- Only the app's schemas (%(schemas)s).
 WITH idx AS (
     SELECT i.indexrelid,
            i.indrelid,
@@ -22,11 +23,11 @@ WITH idx AS (
            pg_relation_size(i.indexrelid)                       AS bytes,
            current_setting('block_size')::int                   AS bs,
            coalesce((SELECT split_part(o, '=', 2)::int FROM unnest(c.reloptions) o
-                     WHERE o LIKE 'fillfactor=%'), 90)         AS fillfactor,
+                     WHERE o LIKE 'fillfactor=%%'), 90)         AS fillfactor,
            i.indnatts = i.indnkeyatts
              AND NOT i.indisunique
              AND coalesce((SELECT split_part(o, '=', 2) FROM unnest(c.reloptions) o
-                           WHERE o LIKE 'deduplicate_items=%'), 'on') IN ('on', 'true', '1')
+                           WHERE o LIKE 'deduplicate_items=%%'), 'on') IN ('on', 'true', '1')
              AND current_setting('server_version_num')::int >= 130000 AS dedup
     FROM pg_index i
     JOIN pg_class c     ON c.oid = i.indexrelid
@@ -34,8 +35,7 @@ WITH idx AS (
     JOIN pg_namespace n ON n.oid = c.relnamespace
     JOIN pg_am am       ON am.oid = c.relam
     WHERE am.amname = 'btree'
-      AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-      AND n.nspname !~ '^pg_toast'
+      AND n.nspname = ANY (%(schemas)s::text[])
 ),
 cols AS (
     -- one row per index column: width, null fraction and distinct values from pg_stats
@@ -77,7 +77,7 @@ leaf AS (
            (bs - 40) * fillfactor / 100.0                                               AS leaf_space,
            CASE
              WHEN dedup AND have_distinct AND rows / keys >= 2 THEN
-               -- posting lists: fresh builds cap one at ~10% of a page; 6 bytes per heap TID
+               -- posting lists: fresh builds cap one at ~10 percent of a page; 6 bytes per heap TID
                keys * (ceil((rows / keys) / floor((8 * floor(bs * 0.1 / 8) - 4 - tuple_bytes) / 6.0))
                        * (tuple_bytes + 4) + (rows / keys) * 6)
              ELSE rows * (tuple_bytes + 4)           -- one tuple and one line pointer per row

@@ -1,6 +1,6 @@
--- The live state of one index, looked up by (optionally schema-qualified) name through search_path:
+-- The live state of one index, looked up by its schema and name (never through search_path):
 -- valid/ready flags, its definition, the constraint it backs, and whether a build is running on it.
-SELECT i.indexrelid::regclass::text            AS index,
+SELECT quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS index,
        n.nspname                               AS schema,
        t.relname                               AS table,
        i.indisvalid                            AS valid,
@@ -15,4 +15,4 @@ JOIN pg_class c ON c.oid = i.indexrelid
 JOIN pg_class t ON t.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x')
-WHERE i.indexrelid = to_regclass(%(name)s);
+WHERE n.nspname = %(schema)s AND c.relname = %(name)s;

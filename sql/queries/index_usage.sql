@@ -1,5 +1,6 @@
 -- Every index in user schemas: size, scans and tuples read since the statistics reset, and what
--- would make dropping it unsafe (unique, primary key, backs a constraint).
+-- would make dropping it unsafe (unique, primary key, backs a constraint). Only the schemas in
+-- %(schemas)s (the app's: public unless --schema says otherwise); same-named objects elsewhere are not read.
 SELECT n.nspname                                   AS schema,
        t.relname                                   AS table,
        c.relname                                   AS index,
@@ -22,6 +23,5 @@ JOIN pg_am am        ON am.oid = c.relam
 LEFT JOIN pg_stat_user_indexes s ON s.indexrelid = i.indexrelid
 LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.contype IN ('p', 'u', 'x', 'f')
                            AND con.conrelid = i.indrelid
-WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
-  AND n.nspname !~ '^pg_toast'
+WHERE n.nspname = ANY (%(schemas)s::text[])
 ORDER BY n.nspname, t.relname, c.relname;

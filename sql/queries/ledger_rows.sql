@@ -1,4 +1,5 @@
--- What ops migrate has applied (the ledger).
+-- What ops migrate has applied (the ledger). {schema} is its schema: public
+-- unless --ledger-schema (S10_LEDGER_SCHEMA) says otherwise.
 SELECT id, checksum, applied_at, duration_ms, applied_by, outcome
-FROM ops_migrations
+FROM {schema}.ops_migrations
 ORDER BY id;

@@ -3,6 +3,7 @@
 -- not dropped: drop it). A leftover that a running build is still making is reported with
 -- in_progress = true and must not be touched (a build shows in pg_stat_progress_create_index and holds
 -- the index in SHARE UPDATE EXCLUSIVE mode or stronger; queries and writers hold weaker locks).
+-- Only the app's schemas (%(schemas)s).
 SELECT n.nspname                                   AS schema,
        t.relname                                   AS table,
        quote_ident(n.nspname) || '.' || quote_ident(t.relname) AS qualified_table,
@@ -21,5 +22,5 @@ JOIN pg_class t     ON t.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE NOT i.indisvalid
   AND c.relname ~ '_cc(new|old)[0-9]*$'
-  AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+  AND n.nspname = ANY (%(schemas)s::text[])
 ORDER BY n.nspname, t.relname, c.relname;
