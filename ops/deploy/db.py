@@ -196,8 +196,10 @@ class QuickState(FactBase[dict[str, Any]]):
     def command(self, settings: DbSettings, names: list[str]) -> str:  # type: ignore[override]
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(settings.pg_env.items()))
         array = shlex.quote("{" + ",".join(names) + "}")
+        ledger = shlex.quote(settings.pg_env.get("S10_LEDGER_SCHEMA") or "public")
         return (
-            f"env {env} psql -X -A -t -q -F '|' -v ON_ERROR_STOP=1 -v names={array} 2>/dev/null <<'S10SQL' || true\n"
+            f"env {env} psql -X -A -t -q -F '|' -v ON_ERROR_STOP=1 -v names={array} -v ledger_schema={ledger} "
+            f"2>/dev/null <<'S10SQL' || true\n"
             f"{query('deploy_state')}\nS10SQL"
         )
 
