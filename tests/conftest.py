@@ -189,3 +189,14 @@ def edge():
     with start_nginx(http_config(servers, http_extra=maps)) as nginx:
         nginx.ports = [edge_port, app_port]
         yield nginx
+
+
+@pytest.fixture(autouse=True)
+def _threads_are_real_threads(request):
+    """pyinfra_cli monkey-patches threading with gevent when imported; in this process that turns the
+    tests' threads into greenlets that a blocking psycopg call never yields from (a silent hang).
+    Inventories are loaded through `ops render` or pyinfra in a subprocess instead."""
+    yield
+    patched = sys.modules.get("gevent.monkey")
+    if patched is not None and patched.is_module_patched("threading"):
+        pytest.fail(f"{request.node.nodeid} imported pyinfra_cli in the test process (gevent patched threading)")
