@@ -20,7 +20,7 @@ import psycopg
 import typer
 from psycopg import sql
 
-from ops.db import check_dsn, connect, first_line
+from ops.db import PrivilegeError, check_dsn, connect, first_line
 from ops.errors import OK, WARNING
 from ops.output import emit_json, info, line
 from ops.sqlfiles import query
@@ -47,7 +47,7 @@ def _try(conn: psycopg.Connection[Any], statement: sql.Composed, dry_run: bool) 
     try:
         with conn.transaction(force_rollback=dry_run):
             conn.execute(statement)
-    except psycopg.Error as exc:
+    except (psycopg.Error, PrivilegeError) as exc:  # a permission denied is one thing not done, not the end
         return first_line(exc)
     return None
 

@@ -164,3 +164,18 @@ def test_bloat_exact_tells_not_installed_from_not_allowed(db):
     text = notes()
     assert "not installed" not in text
     assert "installed (schema public) but this role may not execute" in text and "pg_stat_scan_tables" in text
+
+
+def test_provision_as_a_role_that_may_not_names_each_thing_it_could_not_do(db):
+    """A managed database: the connecting role may create neither extensions nor roles. `ops provision`
+    tries every step, names each one it could not do (one line each), exits 1, and never stops at the first."""
+    env = login_role(db)  # LOGIN, nothing else
+    proc = run_ops("provision", "--json", env=env)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["status"] == "FAILED" and answer["exit_code"] == 1
+    names = [item.split(":")[0] for item in answer["could_not"]]
+    for ext in ("pg_stat_statements", "pgstattuple", "hypopg", "amcheck"):
+        assert f"extension {ext}" in names
+    assert any(item.startswith("roles: ") and "CREATEROLE" in item for item in answer["could_not"])
+    assert db.fetchall("SELECT extname FROM pg_extension WHERE extname <> 'plpgsql'") == []
