@@ -127,8 +127,19 @@ def engine_down() -> None:
     os.kill(pid, signal.SIGTERM)
     for _ in range(100):
         if started_by_us() is None:
-            return
+            break
         time.sleep(0.2)
+    _unmount_leftovers()
+
+
+def _unmount_leftovers() -> None:
+    """dockerd can leave its network-namespace mount (exec/netns/default) behind: unmount what lies
+    under our own engine directory, deepest first, so `rm -rf .local` works. Nothing outside it."""
+    root = str(ENGINE_DIR.resolve()) + "/"
+    with open("/proc/self/mounts") as mounts:
+        points = [line.split()[1].replace("\\040", " ") for line in mounts]
+    for point in sorted((p for p in points if p.startswith(root)), key=len, reverse=True):
+        subprocess.run(["umount", point], capture_output=True, check=False)
 
 
 def build_tarball() -> Path:
