@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ops.errors import OpsError
-from ops.local.nginx import pid_alive, wait_port
+from ops.local.nginx import pid_alive, stop_pidfile, wait_port
 from ops.monitor import exporter, prometheus, rules
 from ops.monitor.settings import MonitorSettings
 from ops.settings import MaintenanceSettings
@@ -70,23 +68,7 @@ class Daemon:
             raise OpsError(f"{self.name} did not start on {self.host}:{self.port}; see {self.logfile}") from None
 
     def stop(self) -> None:
-        pid = pid_alive(self.pidfile)
-        if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + 15
-            while time.monotonic() < deadline:
-                try:
-                    os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
-                except ChildProcessError:
-                    pass
-                try:
-                    os.kill(pid, 0)
-                except OSError:
-                    break
-                time.sleep(0.05)
-            else:
-                os.kill(pid, signal.SIGKILL)
-        self.pidfile.unlink(missing_ok=True)
+        stop_pidfile(self.pidfile, grace=15, kill=True)
 
 
 @dataclass

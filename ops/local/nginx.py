@@ -47,6 +47,29 @@ def pid_alive(pidfile: Path) -> int | None:
     return pid
 
 
+def stop_pidfile(pidfile: Path, grace: float = 10.0, kill: bool = False) -> None:
+    """SIGTERM the process named in ``pidfile``, wait up to ``grace`` seconds (reaping it when it is our
+    child), SIGKILL it after that when ``kill``, and remove the pidfile."""
+    pid = pid_alive(pidfile)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            time.sleep(0.05)
+        else:
+            if kill:
+                os.kill(pid, signal.SIGKILL)
+    pidfile.unlink(missing_ok=True)
+
+
 def prepare_prefix(prefix: Path) -> None:
     """The directories a standalone Nginx needs; readable by its worker user when we are root."""
     for sub in ("conf", "logs", "temp"):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ops.errors import OpsError
-from ops.local.nginx import pid_alive, wait_port
+from ops.local.nginx import pid_alive, stop_pidfile, wait_port
 from ops.local.pg import port_taken
 
 ENV_FILE_VAR = "S10_APP_ENV_FILE"
@@ -136,21 +135,7 @@ class StandIn:
             raise OpsError(f"the stand-in app exited at start (code {proc.returncode}); see {self.logfile}")
 
     def stop(self) -> None:
-        pid = pid_alive(self.pidfile)
-        if pid is not None:
-            os.kill(pid, 15)
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                try:
-                    os.waitpid(pid, os.WNOHANG)  # reap it when it is our child
-                except ChildProcessError:
-                    pass
-                try:
-                    os.kill(pid, 0)
-                except OSError:
-                    break
-                time.sleep(0.05)
-        self.pidfile.unlink(missing_ok=True)
+        stop_pidfile(self.pidfile, grace=10)
 
     def restart_if_running(self) -> bool:
         if not self.running():
