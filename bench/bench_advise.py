@@ -31,14 +31,13 @@ import psycopg
 from psycopg.rows import dict_row
 
 from bench.bench_queries import PATTERNS, Pattern, Timing, time_pattern
-from bench.common import Result, Scale, fmt_ms, fmt_ratio, fmt_s, get_scale, note, pg_env, run_logged, target
-from bench.datagen import SeededCluster
+from bench.common import Result, Scale, fmt_ms, fmt_ratio, fmt_s, get_scale, note, pg_env, target
+from bench.datagen import BEFORE_S10, SeededCluster
 from ops import REPO_ROOT, SQL_DIR
 from ops.maintain.units import human_bytes
 from ops.migrations import IndexDecl, load_all
 from ops.redundancy import IndexShape, covers, shapes
 
-BEFORE_S10 = "0607bc5b8538"
 S10 = "0607bc5b8539"
 WORKLOAD_RUNS = 30  # executions of each pattern before the advisor reads pg_stat_statements
 DELETE_RUNS = 10
@@ -275,14 +274,7 @@ def run(scale: str = "small") -> Result:
     s = get_scale(scale)
     seeded = SeededCluster.get()
 
-    def before_s10(name: str) -> None:
-        run_logged(
-            [sys.executable, "-m", "ops", "migrate", "apply", "--to", BEFORE_S10], env=pg_env(seeded.cluster, name)
-        )
-        with psycopg.connect(seeded.cluster.dsn(name), autocommit=True) as conn:
-            conn.execute("ANALYZE")
-
-    template = seeded.template(s, derive="before_s10", prepare=before_s10)
+    template = seeded.before_s10(s)
     r = _rediscover(seeded, template, s)
     adv_200_s, planned_200 = _advisor_200(seeded, template)
     ops_s, plain_s, build_settings = _build_times(seeded, template)

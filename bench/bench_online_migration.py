@@ -46,13 +46,12 @@ from bench.common import (
     run_logged,
     target,
 )
-from bench.datagen import SeededCluster
+from bench.datagen import BEFORE_S10, SeededCluster
 from ops.local.pg import Cluster, bindir
 from ops.migrate import load as load_migrations
 from ops.migrations import IndexDecl
 
 S10_REVISION = "0607bc5b8539"
-BEFORE_S10 = "0607bc5b8538"
 APP_NAME = "s10-bench-pgbench"
 BUILT = re.compile(r"^\s+(\S+) built in ([0-9.]+)s", re.M)  # ops migrate apply's log line per index
 CLIENTS, THREADS = 4, 2
@@ -291,14 +290,7 @@ def run(scale: str = "small") -> Result:
     s = get_scale(scale)
     seeded = SeededCluster.get()
 
-    def before_s10(db: str) -> None:
-        run_logged(
-            [sys.executable, "-m", "ops", "migrate", "apply", "--to", BEFORE_S10], env=pg_env(seeded.cluster, db)
-        )
-        with psycopg.connect(seeded.cluster.dsn(db), autocommit=True) as conn:
-            conn.execute("VACUUM (ANALYZE)")
-
-    template = seeded.template(s, derive="pre_s10", prepare=before_s10)
+    template = seeded.before_s10(s)
     with tempfile.TemporaryDirectory(prefix="s10bench-pgbench-") as tmp:
         workdir = Path(tmp)
         Path(workdir).chmod(0o755)

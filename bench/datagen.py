@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,9 +18,12 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from bench.common import Scale, bench_cluster, get_scale, human, note, progress, timed
+from bench.common import Scale, bench_cluster, get_scale, human, note, pg_env, progress, run_logged, timed
 from ops.local import demodata
 from ops.local.pg import Cluster
+
+#: The revision before the S10 indexes (their migrations are 0607bc5b8539_*).
+BEFORE_S10 = "0607bc5b8538"
 
 user_of_job = demodata.user_of_job  # the benchmarks draw the same skewed users
 
@@ -73,6 +77,19 @@ class SeededCluster:
 
     def admin(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.cluster.dsn(), autocommit=True)
+
+    def before_s10(self, scale: Scale) -> str:
+        """A template at the revision before the S10 indexes (``ops migrate apply --to BEFORE_S10``),
+        vacuumed and analyzed: the baseline the online-migration and advisor benchmarks start from."""
+
+        def prepare(name: str) -> None:
+            run_logged(
+                [sys.executable, "-m", "ops", "migrate", "apply", "--to", BEFORE_S10], env=pg_env(self.cluster, name)
+            )
+            with psycopg.connect(self.cluster.dsn(name), autocommit=True) as conn:
+                conn.execute("VACUUM (ANALYZE)")
+
+        return self.template(scale, derive="before_s10", prepare=prepare)
 
     def template(self, scale: Scale, *, derive: str = "", prepare: Callable[[str], None] | None = None) -> str:
         """The name of a loaded template database for ``scale`` (made on first use).
